@@ -70,8 +70,8 @@ def execute(run: Run | None, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *
         state = train(model, data, cfg, start=start,
                       on_epoch=(lambda s: save_epoch(run, s, spec)) if run is not None else None,
                       on_progress=_progress_writer(run, on_progress), should_stop=should_stop)
-        if run is not None and state.status in ("cancelled",):
-            update_config(run, status="cancelled", message=state.message)
+        if run is not None and run.config.get("status") != state.status:  # stopped inside an epoch
+            update_config(run, status=state.status, message=state.message, diverged=state.diverged_at)
         return {"status": state.status, "epoch": state.epoch, "message": state.message}
     except Exception as e:  # recorded on the run, reported as one line by the caller
         if run is not None:
