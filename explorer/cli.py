@@ -11,12 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from .data import DataError
-from .models import ModelSpecError, parse_model_name
-from .runs import DEFAULT_ROOT, RunError
-from .train import ConfigError, TrainConfig
+from .models import parse_model_name
+from .runs import DEFAULT_ROOT
+from .train import TrainConfig
 
-USER_ERRORS = (DataError, ModelSpecError, RunError, ConfigError)
+# Every error of ours is a ValueError subclass (DataError, ModelSpecError, RunError, ConfigError,
+# AnalysisError); an OSError (a folder that cannot be written, say) is reported the same way.
+USER_ERRORS = (ValueError, OSError)
 
 
 class ArgError(ValueError):
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     t.add_argument("--resume", metavar="RUN", help="continue this run (its own settings)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--progress-file", type=Path, help="also write the latest progress event to this JSON file")
 
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--root", type=Path, default=DEFAULT_ROOT)
@@ -115,6 +117,23 @@ def _init_distributed():
 
 
 def cmd_train(a) -> int:
+    rc = 2
+    try:
+        rc = _train(a)
+        return rc
+    finally:
+        if a.progress_file and int(os.environ.get("RANK", "0")) == 0:
+            from .atomic import atomic_write_json
+            status = {0: "finished", 130: "cancelled"}.get(rc, "failed")
+            prev = {}
+            try:
+                prev = json.loads(a.progress_file.read_text())
+            except (OSError, ValueError):
+                pass
+            atomic_write_json(a.progress_file, {**prev, "done": True, "status": status})
+
+
+def _train(a) -> int:
     from .data import load_dataset
     from .runner import resume_run, start_run
 
@@ -122,6 +141,9 @@ def cmd_train(a) -> int:
     _init_distributed()
     rank = int(os.environ.get("RANK", "0"))
     bar = _Bar(enabled=not a.no_progress and rank == 0)
+    if a.progress_file and rank == 0:
+        from .runner import progress_file_writer
+        bar.also = progress_file_writer(a.progress_file)
     if a.resume:
         run, result = resume_run(a.root, a.resume, on_progress=bar, should_stop=stopper)
         bar.close()
@@ -151,12 +173,14 @@ def cmd_train(a) -> int:
 
 class _Bar:
     def __init__(self, enabled: bool):
-        self.enabled, self.bar, self.desc = enabled, None, ""
+        self.enabled, self.bar, self.desc, self.also = enabled, None, "", None
 
     def reset(self, desc: str):
         self.desc = desc
 
     def __call__(self, e: dict):
+        if self.also is not None:
+            self.also({**e, "label": self.desc})
         if not self.enabled:
             return
         if self.bar is None:
@@ -216,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": cmd_train, "runs": cmd_runs, "download-cifar10": cmd_download, **cli_more.HANDLERS}
     try:
         return handlers[a.cmd](a)
-    except (ArgError, *USER_ERRORS, *cli_more.USER_ERRORS) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

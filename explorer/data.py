@@ -55,15 +55,29 @@ class Dataset:
     classes: list[str]
     fingerprint: str = ""  # sha256 of the decoded content, first 16 hex digits
     notes: list[str] = field(default_factory=list)
+    _stats: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and std of the training split, in [0, 1] units, shape (3,)."""
-        x = self.train_x.float().div_(255)
-        return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+        """Per-channel mean and std of the training split, in [0, 1] units, shape (3,).
+
+        Accumulated in float64 over chunks, so a 50,000-image split needs no float copy.
+        """
+        if self._stats is None:
+            s = torch.zeros(3, dtype=torch.float64)
+            s2 = torch.zeros(3, dtype=torch.float64)
+            for i in range(0, len(self.train_x), 4096):
+                x = self.train_x[i:i + 4096].to(torch.float64).div_(255)
+                s += x.sum(dim=(0, 2, 3))
+                s2 += (x * x).sum(dim=(0, 2, 3))
+            n = self.train_x.shape[0] * self.train_x.shape[2] * self.train_x.shape[3]
+            mean = s / n
+            std = ((s2 - n * mean * mean) / (n - 1)).clamp_min(1e-12).sqrt()
+            self._stats = (mean.float(), std.float())
+        return self._stats
 
 
 def content_fingerprint(*arrays: np.ndarray | torch.Tensor) -> str:

@@ -22,8 +22,10 @@ from .train import TrainConfig, stratified_subset, train
 
 
 def data_info(data: Dataset, source: str) -> dict:
+    mean, std = data.mean_std()
     return {"name": data.name, "source": source, "description": data.description, "fingerprint": data.fingerprint,
-            "classes": data.classes, "n_train": int(len(data.train_y)), "n_test": int(len(data.test_y))}
+            "classes": data.classes, "n_train": int(len(data.train_y)), "n_test": int(len(data.test_y)),
+            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std]}
 
 
 def dist_rank() -> int:
@@ -39,16 +41,27 @@ def check_fits(data: Dataset, spec: ModelSpec, cfg: TrainConfig) -> None:
         raise RunError(f"The model has {spec.num_classes} outputs but the data set has {data.num_classes} classes.")
 
 
-def _progress_writer(run: Run | None, extra: Callable[[dict], None] | None):
+def progress_file_writer(path: Path, every_s: float = 1.0) -> Callable[[dict], None]:
+    """A progress callback that writes the latest event to ``path`` (atomic, at most every ``every_s``)."""
     last = [0.0]
+
+    def write(event: dict) -> None:
+        now = time.monotonic()
+        if event.get("epoch_end") or now - last[0] > every_s:
+            last[0] = now
+            atomic_write_json(path, {**event, "time": time.time(), "pid": os.getpid()})
+
+    return write
+
+
+def _progress_writer(run: Run | None, extra: Callable[[dict], None] | None):
+    to_run = progress_file_writer(run.path / "progress.json") if run is not None else None
 
     def on_progress(event: dict) -> None:
         if extra is not None:
             extra(event)
-        now = time.monotonic()
-        if run is not None and (event.get("epoch_end") or now - last[0] > 1.0):
-            last[0] = now
-            atomic_write_json(run.path / "progress.json", {**event, "time": time.time(), "pid": os.getpid()})
+        if to_run is not None:
+            to_run(event)
 
     return on_progress
 

@@ -19,3 +19,20 @@ def cifar_zip():
     if not SHARED_ZIP.exists():
         pytest.skip("../shared/data/cifar10-jpeg.zip is not present")
     return SHARED_ZIP
+
+
+@pytest.fixture(scope="session")
+def digits_runs(tmp_path_factory):
+    """Four tiny digits runs (resnet8, the four residual x BatchNorm variants, seed 0) plus a
+    second seed of the full model: a run store for analysis and app tests."""
+    from explorer.data import load_digits
+    from explorer.models import ModelSpec
+    from explorer.runner import start_run
+    from explorer.train import TrainConfig
+
+    root = tmp_path_factory.mktemp("runs")
+    data = load_digits()
+    for residual, bn, seed in [(True, True, 0), (False, True, 0), (True, False, 0), (False, False, 0), (True, True, 1)]:
+        cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05 if bn else 0.01, augment=False, train_eval_size=300, seed=seed)
+        start_run(ModelSpec("cifar", 8, residual, bn), cfg, "digits", root, data=data)
+    return root

@@ -1,0 +1,170 @@
+"""Runs x stages x metrics -> one tidy table, cached on disk; CSV export.
+
+A row is one (run, stage, metric) with the run's provenance beside the value. The table of
+one run is cached under a key of its weights' hash, the probe set's hash, the reduction, the
+metric settings and the package version, so analysing the same runs again is instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .atomic import atomic_write_bytes, atomic_write_json
+from .data import Dataset, DataError, default_cache_dir, load_dataset, probe_set
+from .features import REDUCTIONS, extract
+from .runs import Run, RunError
+from . import separability as sep
+
+DEFAULT_METRICS = ["fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "mi_probe_bits", "mi_knn_bits"]
+SETTINGS = {"p": 32, "q": 10, "k_mi": 3, "folds": 5, "seed": 0}  # the metric parameters, part of the cache key
+COLUMNS = ["run_id", "model", "variant", "family", "depth", "residual", "batchnorm", "seed", "epochs_trained", "dataset",
+           "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash"]
+
+
+class AnalysisError(ValueError):
+    """Analysis input that cannot be used; the message says what was expected."""
+
+
+def check_metrics(metrics: list[str]) -> list[str]:
+    unknown = [m for m in metrics if m not in sep.METRICS]
+    if unknown:
+        raise AnalysisError(f"Unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(sep.METRICS)}.")
+    if not metrics:
+        raise AnalysisError("No metric chosen.")
+    return list(dict.fromkeys(metrics))
+
+
+def _weights_hash(run: Run) -> str:
+    for name in ("weights.safetensors", "checkpoint.safetensors"):
+        p = run.path / name
+        if p.exists():
+            return hashlib.sha256(p.read_bytes()).hexdigest()[:24]
+    raise RunError(f"Run {run.id} has no weights to analyse (no finished epoch, or weights not shipped).")
+
+
+def _cache_path(key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    return default_cache_dir() / "analysis" / f"{digest}.json"
+
+
+def _metric_kwargs(name: str) -> dict:
+    """Pass each metric only the settings it takes."""
+    import inspect
+    params = inspect.signature(sep.METRICS[name]).parameters
+    kw = {"p": SETTINGS["p"], "q": SETTINGS["q"], "folds": SETTINGS["folds"], "seed": SETTINGS["seed"]}
+    if name == "mi_knn_bits":
+        kw["k"] = SETTINGS["k_mi"]
+    return {k: v for k, v in kw.items() if k in params}
+
+
+def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[str],
+                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
+    """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
+    rows, total, done = [], len(feats) * len(metrics), 0
+    for stage, X in feats.items():
+        for m in metrics:
+            value, note = sep.score(m, X, y, **_metric_kwargs(m))
+            rows.append({"stage": stage, "dims": int(X.shape[1]), "n": int(X.shape[0]), "metric": m,
+                         "value": float(value), "note": note or ""})
+            done += 1
+            if progress is not None:
+                progress(done / total, f"{stage}: {m}")
+    return rows
+
+
+def _provenance(run: Run) -> dict:
+    s, c = run.summary(), run.config
+    return {"run_id": run.id, "model": s["model"], "variant": s["variant"], "family": s["family"], "depth": s["depth"],
+            "residual": s["residual"], "batchnorm": s["batchnorm"], "seed": s["seed"], "epochs_trained": s["epochs_done"],
+            "dataset": c.get("data", {}).get("description", ""), "test_acc": s["test_acc"]}
+
+
+def run_mean_std(run: Run, data: Dataset):
+    import torch
+    d = run.config.get("data", {})
+    if "mean" in d and "std" in d:
+        return torch.tensor(d["mean"]), torch.tensor(d["std"])
+    return data.mean_std()
+
+
+def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[str] | None = None, *,
+                use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+    """The tidy table of one run on the probe set of ``data`` (cached)."""
+    metrics = check_metrics(metrics or DEFAULT_METRICS)
+    if reduction not in REDUCTIONS:
+        raise AnalysisError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
+    trained_on = run.config.get("data", {}).get("classes")
+    if trained_on and list(trained_on) != list(data.classes):
+        raise AnalysisError(f"Run {run.id} was trained on classes {', '.join(trained_on)}; the data set "
+                            f"{data.name} has {', '.join(data.classes)}.")
+    probe = probe_set(data)
+    folds = SETTINGS["folds"]
+    if int(probe.labels.bincount().min()) < folds:
+        raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
+    key = {"weights": _weights_hash(run), "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics),
+           "settings": SETTINGS, "version": __version__}
+    cache = _cache_path(key)
+    rows = None
+    if use_cache and cache.exists():
+        try:
+            rows = json.loads(cache.read_text())["rows"]
+        except (ValueError, KeyError, OSError):
+            rows = None  # a damaged cache entry is recomputed
+    if rows is None:
+        model = run.load_model()
+        mean, std = run_mean_std(run, data)
+        step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
+        feats = extract(model, probe.images, mean, std, reduction=reduction, progress=step)
+        inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
+        rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner)
+        del feats
+        atomic_write_json(cache, {"key": key, "rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None}
+                                                       for r in rows]})
+    prov = _provenance(run)
+    df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe.hash} for r in rows])
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
+    return df[COLUMNS]
+
+
+def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,
+            *, use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+    """Many runs -> one table. ``data`` defaults to the data set each run was trained on."""
+    metrics = check_metrics(metrics or DEFAULT_METRICS)
+    loaded: dict[str, Dataset] = {}
+    tables = []
+    for i, run in enumerate(runs):
+        source = data if data is not None else run.config.get("data", {}).get("source") or run.config.get("data", {}).get("name")
+        if isinstance(source, Dataset):
+            ds = source
+        else:
+            if not source:
+                raise AnalysisError(f"Run {run.id} does not say which data set it was trained on; pass --data.")
+            if source not in loaded:
+                loaded[source] = load_dataset(source)
+            ds = loaded[source]
+        inner = (lambda f, msg, i=i: progress((i + f) / len(runs), f"{run.id}: {msg}")) if progress else None
+        tables.append(analyze_run(run, ds, reduction, metrics, use_cache=use_cache, progress=inner))
+    if not tables:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(tables, ignore_index=True)
+
+
+def to_csv_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Atomic: a reader never sees a partial CSV, and a failure leaves no file behind."""
+    atomic_write_bytes(Path(path), to_csv_bytes(df))
+
+
+USER_ERRORS = (AnalysisError, DataError, RunError)

@@ -1,0 +1,153 @@
+"""What every page shares: run sources, the sidebar model picker, cached loaders, CSV buttons."""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ..models import CIFAR_DEPTHS, ModelSpec
+from ..runs import DEFAULT_ROOT, Run, list_runs
+from . import settings
+
+FAMILY_LABELS = {"cifar": "cifar — He et al.'s CIFAR ResNet (6n+2)", "resnet": "resnet — torchvision layout, CIFAR stem"}
+DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
+SOURCES = ["shipped zoo", "own runs", "both"]
+
+
+def zoo_root() -> Path:
+    return Path(os.environ.get("EXPLORER_ZOO", DEFAULT_ROOT))
+
+
+def own_root() -> Path:
+    return settings.own_root()
+
+
+def guarded(fn):
+    """Run a page; any failure becomes one short message, never a traceback, and the app goes on."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except ValueError as e:  # our own errors say what was expected
+            st.error(str(e))
+        except Exception as e:  # noqa: BLE001 - the UI must never show a traceback
+            st.error(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}). The rest of the app keeps working; "
+                     "try another selection or reload.")
+    return wrapper
+
+
+def _signature(root: Path) -> tuple:
+    """Changes whenever a run is added, removed or its config rewritten (status, epochs)."""
+    if not root.is_dir():
+        return ()
+    sig = []
+    for p in sorted(root.iterdir()):
+        c = p / "config.json"
+        try:
+            sig.append((p.name, c.stat().st_mtime_ns))
+        except OSError:
+            sig.append((p.name, 0))
+    return tuple(sig)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cached_list(root: str, sig: tuple) -> tuple[list[Run], list[tuple[str, str]]]:
+    runs, broken = [], []
+    for item in list_runs(Path(root)):
+        if isinstance(item, Run):
+            runs.append(item)
+        else:
+            broken.append((str(item[0]), item[1]))
+    return runs, broken
+
+
+def load_runs(source: str) -> tuple[list[Run], list[tuple[str, str]]]:
+    roots = {"shipped zoo": [zoo_root()], "own runs": [own_root()], "both": [zoo_root(), own_root()]}[source]
+    runs, broken = [], []
+    for root in dict.fromkeys(roots):
+        r, b = _cached_list(str(root), _signature(root))
+        runs += r
+        broken += b
+    return runs, broken
+
+
+def analysable(runs: list[Run]) -> list[Run]:
+    return [r for r in runs if (r.path / "weights.safetensors").exists() or (r.path / "checkpoint.safetensors").exists()]
+
+
+def model_widgets(prefix: str, defaults: dict | None = None) -> tuple[str, int, bool, bool]:
+    """Family, depth (select-slider), residual and BatchNorm toggles."""
+    d = defaults or {}
+    fams = list(FAMILY_LABELS)
+    family = st.selectbox("Family", fams, index=fams.index(d.get("family", "cifar")), format_func=FAMILY_LABELS.get,
+                          key=f"{prefix}_family")
+    depths = DEPTHS[family]
+    depth_default = d.get("depth") if d.get("depth") in depths else depths[0]
+    depth = st.select_slider("Depth", options=depths, value=depth_default, key=f"{prefix}_depth_{family}")
+    residual = st.toggle("Residual connections", value=d.get("residual", True), key=f"{prefix}_residual")
+    batchnorm = st.toggle("BatchNorm", value=d.get("batchnorm", True), key=f"{prefix}_bn")
+    return family, depth, residual, batchnorm
+
+
+def sidebar() -> list[Run]:
+    """The shared model picker; stores and returns the selected runs."""
+    with st.sidebar:
+        st.header("Models")
+        source = st.radio("Runs from", SOURCES, index=2, horizontal=True, key="source",
+                          help=f"shipped zoo: {zoo_root()}/ · own runs: {own_root()}/")
+        runs, broken = load_runs(source)
+        mode = st.radio("Pick", ["by model", "runs by name"], horizontal=True, key="pick_mode")
+        if mode == "by model":
+            family, depth, residual, batchnorm = model_widgets("pick")
+            compare = st.toggle("Compare all four residual × BatchNorm variants", key="compare4")
+            spec = ModelSpec(family, depth, residual, batchnorm)
+            matching = [r for r in runs if r.config.get("model", {}).get("family") == family
+                        and r.config.get("model", {}).get("depth") == depth
+                        and (compare or (r.config["model"].get("residual") == residual
+                                         and r.config["model"].get("batchnorm") == batchnorm))]
+            seeds = sorted({r.summary()["seed"] for r in matching if r.summary()["seed"] is not None})
+            chosen = st.multiselect("Seeds", seeds, default=seeds, key=f"seeds_{family}_{depth}_{residual}_{batchnorm}_{compare}")
+            selected = [r for r in matching if r.summary()["seed"] in chosen]
+            if not matching:
+                what = f"{family} depth {depth}" if compare else spec.label
+                st.info(f"No run of {what} in {source}. Train it on the Train page.")
+                if st.button("Train this model", key="train_this"):
+                    st.session_state["train_prefill"] = {"family": family, "depth": depth, "residual": residual,
+                                                         "batchnorm": batchnorm}
+                    st.switch_page(PAGES["train"])
+        else:
+            labels = {f"{r.summary()['model']} ({r.summary()['variant']}) s{r.summary()['seed']} · {r.id}": r for r in runs}
+            names = st.multiselect("Runs", list(labels), key="pick_runs")
+            selected = [labels[n] for n in names]
+        if broken:
+            with st.expander(f"{len(broken)} broken run(s)"):
+                for path, reason in broken:
+                    st.caption(f"{Path(path).name}: {reason}")
+        st.caption(f"{len(selected)} run(s) selected of {len(runs)}.")
+    st.session_state["selected_ids"] = [r.id for r in selected]
+    return selected
+
+
+def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
+                       key=key or f"dl_{filename}", disabled=df.empty)
+
+
+def need_runs(runs: list[Run], what: str = "this page") -> bool:
+    if not runs:
+        st.info(f"Select one or more runs in the sidebar to see {what}. No runs yet? Train one on the Train page, "
+                "or pick the shipped zoo.")
+        return False
+    return True
+
+
+PAGES = {
+    "overview": "explorer/ui/pages/overview.py",
+    "train": "explorer/ui/pages/train.py",
+    "curves": "explorer/ui/pages/curves.py",
+    "gradients": "explorer/ui/pages/gradients.py",
+    "separability": "explorer/ui/pages/separability.py",
+}

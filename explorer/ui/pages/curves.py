@@ -1,0 +1,40 @@
+import streamlit as st
+
+from explorer.charts import curves_chart, gap_chart, generalisation_gap, history_table, per_class_table, run_label
+from explorer.ui.common import csv_button, guarded, need_runs
+
+
+@guarded
+def render():
+    st.title("Curves")
+    st.caption("Seed 000 and 001: train and test accuracy and loss per epoch. If a deeper plain net has *higher "
+               "training error* too, the degradation is not overfitting.")
+    runs = [r for r in st.session_state.get("selected_runs", []) if r.history()]
+    if not need_runs(runs, "training curves"):
+        return
+    hist = history_table(runs)
+    c1, c2, c3 = st.columns(3)
+    value = c1.radio("Show", ["accuracy", "loss"], horizontal=True, key="cv_value")
+    agg = c2.radio("Seeds", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="cv_agg")
+    clean = c3.toggle("clean train accuracy (eval mode, no augmentation)", value=True, key="cv_clean",
+                      help="Otherwise the running accuracy on augmented batches during training.")
+    band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
+    splits = ("train (clean)" if clean and (hist["split"] == "train (clean)").any() else "train", "test")
+    st.altair_chart(curves_chart(hist, value, band_kind, splits), use_container_width=True)
+    st.caption("Click a legend entry to highlight a run. " + (f"Band: {band_kind} over seeds (t-distribution for the CI)."
+                                                              if band_kind else ""))
+    st.altair_chart(gap_chart(generalisation_gap(hist)), use_container_width=True)
+    csv_button(hist, "curves.csv", "Download curves CSV")
+
+    st.subheader("Per-class test accuracy")
+    labels = {f"{run_label(r)} · {r.id}": r for r in runs}
+    pick = st.selectbox("Run", list(labels), key="cv_run")
+    run = labels[pick]
+    n_epochs = len(run.history())
+    epoch = st.slider("Epoch", 1, n_epochs, n_epochs, key=f"cv_epoch_{run.id}") if n_epochs > 1 else 1
+    table = per_class_table(run, epoch)
+    st.dataframe(table.style.format({"test_acc": "{:.2%}"}), hide_index=True)
+    csv_button(table.assign(run_id=run.id, epoch=epoch), f"per_class_{run.id}_e{epoch}.csv", "Download per-class CSV")
+
+
+render()

@@ -1,0 +1,42 @@
+import streamlit as st
+
+from explorer.charts import degradation_chart, degradation_table
+from explorer.data import DataError
+from explorer.ui.common import csv_button, guarded, load_runs
+from explorer.ui.datasets import data_status
+
+
+@guarded
+def render():
+    st.title("Residual Explorer")
+    st.markdown(
+        "Deeper plain networks can train **worse** than shallower ones — the *degradation problem*. "
+        "This app lets you see it with your own eyes and test three usual explanations on the same models:\n\n"
+        "1. **Overfitting?** Compare train and test accuracy (Curves page): if deeper plain nets also have higher "
+        "*training* error, overfitting does not explain it.\n"
+        "2. **Vanishing gradients?** The mean |grad| of every stage at every step (Gradients page), first stage vs last.\n"
+        "3. **Lost class information?** Fisher, LDA and mutual-information separability of the probe set's features "
+        "at every stage (Separability page).\n\n"
+        "**Start:** pick models in the sidebar (depth, residual, BatchNorm), or train new ones on the Train page."
+    )
+    runs, _ = load_runs("both")
+    st.subheader("Test error vs depth: plain vs residual")
+    table = degradation_table(runs)
+    band_kind = st.radio("Band over seeds", ["95% CI", "std"], horizontal=True, key="ov_band")
+    if (table["source"] == "these runs").any():
+        st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
+    else:
+        st.info("No finished runs yet: the chart shows He et al.'s reference numbers only.")
+        st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
+    st.caption("Reference: He et al. 2016, *Deep Residual Learning for Image Recognition*, Table 6 "
+               "(ResNet-20/32/44/56/110: 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error, original CIFAR-10, 164 epochs). "
+               "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
+    ours = table[table["source"] == "these runs"].sort_values(["family", "depth", "net", "seed"])
+    with st.expander(f"The numbers ({len(ours)} runs)"):
+        st.dataframe(ours, hide_index=True, use_container_width=True)
+        csv_button(table, "degradation.csv")
+    st.subheader("Data")
+    st.markdown(data_status())
+
+
+render()

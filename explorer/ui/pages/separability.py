@@ -1,0 +1,105 @@
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import separability as sep
+from explorer.analysis import DEFAULT_METRICS, analyze_run, run_mean_std
+from explorer.charts import run_label, scatter_chart, separability_chart
+from explorer.data import probe_set
+from explorer.features import extract
+from explorer.runs import Run
+from explorer.ui.common import analysable, csv_button, guarded, need_runs
+from explorer.ui.datasets import dataset_for
+
+
+def _source(run: Run) -> str:
+    d = run.config.get("data", {})
+    return d.get("source") or d.get("name")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_model(run_path: str, mtime: float, _run: Run):
+    return _run.load_model()
+
+
+def _mtime(run: Run) -> float:
+    p = run.path / "weights.safetensors"
+    return p.stat().st_mtime if p.exists() else (run.path / "checkpoint.safetensors").stat().st_mtime
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_table(run_path: str, mtime: float, reduction: str, metrics: tuple[str, ...], _run: Run) -> pd.DataFrame:
+    return analyze_run(_run, dataset_for(_source(_run)), reduction, list(metrics))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_points(run_path: str, mtime: float, stage: str, reduction: str, method: str, _run: Run) -> pd.DataFrame:
+    data = dataset_for(_source(_run))
+    probe = probe_set(data)
+    mean, std = run_mean_std(_run, data)
+    X = extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction, stages=[stage])[stage]
+    y = probe.labels.numpy()
+    if not np.isfinite(X).all():
+        raise ValueError(f"{stage} of {_run.id} has non-finite features (the run diverged?); nothing to plot.")
+    from sklearn.decomposition import PCA
+    F = sep.embed(X)  # same geometry, at most n columns
+    if method == "LDA":
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+        P = PCA(min(32, F.shape[1], len(F) - 1)).fit_transform(F)
+        Z = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(P, y)
+    else:
+        Z = PCA(2).fit_transform(F)
+    return pd.DataFrame({"c1": Z[:, 0], "c2": Z[:, 1], "class": [probe.classes[i] for i in y]})
+
+
+@guarded
+def render():
+    st.title("Separability")
+    st.markdown(
+        "How well can the classes of a fixed probe set (500 test images, 50 a class) be told apart from each stage's "
+        "features? *Fisher* ratios measure class spread against within-class spread; *LDA accuracy* is a 5-fold "
+        "cross-validated estimate (it has noise of a few points); *usable information* is a held-out **lower bound** on "
+        "I(Z;Y) in bits, not its true value, and the kNN MI is an estimate. In a deterministic net the true class "
+        "information cannot grow with depth: these scores track how *usable* it is.")
+    runs = analysable(st.session_state.get("selected_runs", []))
+    if not need_runs(runs, "separability"):
+        return
+    c1, c2 = st.columns([1, 3])
+    reduction = c1.radio("Reduction", ["gap", "flat"], horizontal=True, key="sp_red",
+                         help="gap: global average pool (C dims); flat: the whole map (C·H·W dims)")
+    metrics = c2.multiselect("Metrics", list(sep.METRICS), default=DEFAULT_METRICS, key="sp_metrics",
+                             format_func=lambda m: m)
+    if not metrics:
+        st.info("Pick at least one metric.")
+        return
+    with st.expander("What the metrics are"):
+        for m in metrics:
+            st.markdown(f"- **{m}**: {sep.METRIC_INFO.get(m, '')}")
+    tables = []
+    bar = st.progress(0.0, text="analysing…")
+    for i, run in enumerate(runs):
+        bar.progress(i / len(runs), text=f"{run_label(run)}: extracting features and scoring ({i + 1}/{len(runs)})")
+        tables.append(cached_table(str(run.path), _mtime(run), reduction, tuple(metrics), run))
+    bar.empty()
+    table = pd.concat(tables, ignore_index=True)
+    agg = st.radio("Seeds", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="sp_agg")
+    band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
+    st.altair_chart(separability_chart(table, band_kind), use_container_width=False)
+    notes = table[table["note"].astype(str) != ""]
+    if not notes.empty:
+        st.warning("Some values are NaN: " + "; ".join(sorted(set(notes["run_id"] + " " + notes["stage"] + ": " + notes["note"])))[:600])
+    st.dataframe(table, hide_index=True, use_container_width=True)
+    csv_button(table, "separability.csv", "Download analysis CSV")
+
+    st.subheader("Probe features in 2-D")
+    labels = {f"{run_label(r)} · {r.id}": r for r in runs}
+    c3, c4, c5 = st.columns(3)
+    run = labels[c3.selectbox("Run", list(labels), key="sp_run")]
+    stage = c4.selectbox("Stage", run.spec.stage_names, index=len(run.spec.stage_names) - 1, key="sp_stage")
+    method = c5.radio("Projection", ["PCA", "LDA"], horizontal=True, key="sp_method")
+    pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
+    st.altair_chart(scatter_chart(pts, f"{run_label(run)} · {stage} · {method} of {reduction} features"),
+                    use_container_width=True)
+
+
+render()

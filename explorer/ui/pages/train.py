@@ -1,0 +1,142 @@
+import time
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from explorer import jobs
+from explorer.data import DataError
+from explorer.models import ModelSpec
+from explorer.train import SCHEDULES, TrainConfig
+from explorer.ui import settings
+from explorer.ui.common import guarded, model_widgets, own_root
+from explorer.ui.datasets import SHARED_ZIP
+
+DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchvision)", "image folder or .zip"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"Seeds must be whole numbers separated by commas, e.g. 0, 1, 2; got {text!r}.") from None
+    if not seeds or any(s < 0 for s in seeds) or len(seeds) > 10:
+        raise ValueError("Give between 1 and 10 non-negative seeds, e.g. 0, 1, 2.")
+    return list(dict.fromkeys(seeds))
+
+
+def data_args(choice: str, path: str, download: bool) -> list[str]:
+    if choice.startswith("digits"):
+        return ["--data", "digits"]
+    if choice == "CIFAR-10 (torchvision)":
+        settings.check_data_path(path or "data")
+        return ["--data", "cifar10", "--data-root", path or "data"] + (["--download"] if download else [])
+    if not path.strip():
+        raise ValueError("Give the path of the data folder or .zip.")
+    settings.check_data_path(path)
+    if not Path(path).expanduser().exists():
+        raise ValueError(f"{path} does not exist; expected a folder or .zip with train/<class>/* and test/<class>/*.")
+    return ["--data", str(Path(path).expanduser())]
+
+
+def build_args(spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data: list[str]) -> list[str]:
+    args = ["--family", spec.family, "--depth", str(spec.depth), *data, "--epochs", str(cfg.epochs),
+            "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--schedule", cfg.schedule,
+            "--device", cfg.device, "--seeds", *map(str, seeds)]
+    if not spec.residual:
+        args.append("--no-residual")
+    if not spec.batchnorm:
+        args.append("--no-bn")
+    if cfg.subset:
+        args += ["--subset", str(cfg.subset)]
+    if cfg.warmup_epochs:
+        args += ["--warmup-epochs", repr(cfg.warmup_epochs)]
+    if not cfg.augment:
+        args.append("--no-augment")
+    return args
+
+
+@guarded
+def form():
+    st.title("Train")
+    cuda = torch.cuda.is_available()
+    st.caption(("CUDA is available: " + torch.cuda.get_device_name(0)) if cuda else "No CUDA GPU here: training runs on the CPU.")
+    prefill = st.session_state.get("train_prefill") or {}
+    with st.form("train_form"):
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown("**Data**")
+            choice = st.radio("Data set", DATA_CHOICES, index=1 if SHARED_ZIP.exists() else 0, key="tr_data")
+            path = st.text_input("Path (zip, folder, or torchvision root)", value=str(SHARED_ZIP) if SHARED_ZIP.exists() else "",
+                                 key="tr_path")
+            download = st.checkbox("download CIFAR-10 if missing (needs internet)", key="tr_download")
+            subset = st.number_input("Training subset (0 = all images)", min_value=0, value=0, step=1000, key="tr_subset")
+            augment = st.checkbox("augment (random crop + flip)", value=True, key="tr_augment")
+        with c2:
+            st.markdown("**Model**")
+            family, depth, residual, batchnorm = model_widgets("tr", prefill)
+        st.markdown("**Schedule**")
+        c3, c4, c5 = st.columns(3)
+        epochs = c3.number_input("Epochs", min_value=1, max_value=500, value=15, key="tr_epochs")
+        batch = c3.number_input("Batch size", min_value=2, max_value=4096, value=128, key="tr_batch")
+        lr = c4.number_input("Learning rate", min_value=0.0, value=0.1, format="%.4f", key="tr_lr")
+        schedule = c4.selectbox("Schedule", SCHEDULES, key="tr_schedule")
+        warmup = c5.number_input("Warm-up epochs", min_value=0.0, value=0.0, key="tr_warmup")
+        seeds_text = c5.text_input("Seeds", value="0", key="tr_seeds", help="comma-separated, one run a seed")
+        device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device")
+        submitted = st.form_submit_button("Queue training", type="primary")
+    if not submitted:
+        return
+    try:
+        seeds = parse_seeds(seeds_text)
+        spec = ModelSpec(family, int(depth), residual, batchnorm)
+        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), schedule=schedule,
+                          warmup_epochs=float(warmup), subset=int(subset) or None, device=device, augment=augment).validate()
+        data = data_args(choice, path, download)
+        root = own_root()
+        active = [j for j in jobs.list_jobs(root) if j["status"] in ("queued", "running")]
+        if settings.deploy_mode() and len(active) >= settings.max_queue():
+            raise ValueError(f"The training queue is full ({len(active)} jobs); wait for one to finish.")
+    except (ValueError, DataError) as e:
+        st.error(str(e))
+        return
+    job = jobs.submit(root, build_args(spec, cfg, seeds, data), f"{spec.label}, {len(seeds)} seed(s), {cfg.epochs} epochs",
+                      owner=st.session_state.setdefault("session_owner", f"s{time.time_ns()}"))
+    st.session_state.setdefault("my_jobs", []).append(job["id"])
+    st.success(f"Queued: {job['label']}. It trains in the background; progress below.")
+
+
+@st.fragment(run_every=2)
+@guarded
+def job_panel():
+    root = own_root()
+    all_jobs = jobs.tick(root, settings.max_running())
+    if not all_jobs:
+        st.caption("No training jobs yet.")
+        return
+    st.subheader("Jobs")
+    for job in reversed(all_jobs[-12:]):
+        prog = job.get("progress") or {}
+        cols = st.columns([5, 1])
+        with cols[0]:
+            st.markdown(f"**{job['label']}** — {job['status']}")
+            if job["status"] == "running" and prog.get("steps"):
+                frac = min(1.0, prog["step"] / prog["steps"])
+                acc = f", test acc {prog['test_acc']:.3f}" if "test_acc" in prog else ""
+                st.progress(frac, text=f"{prog.get('label', '')}: epoch {prog['epoch']}/{prog['epochs']}, "
+                                       f"loss {prog['loss']:.3f}{acc}, ETA {prog.get('eta_s', 0):.0f} s")
+            elif job["status"] == "running":
+                st.progress(0.0, text="loading data…")
+            if job.get("message"):
+                st.caption(job["message"])
+        with cols[1]:
+            mine = job["id"] in st.session_state.get("my_jobs", []) or not settings.deploy_mode()
+            if job["status"] in ("queued", "running") and mine:
+                if st.button("Cancel", key=f"cancel_{job['id']}"):
+                    jobs.cancel(root, job["id"])
+    if any(j["status"] == "finished" for j in all_jobs):
+        st.caption(f"Finished runs are in {root}/ and appear in the sidebar under *own runs*.")
+
+
+form()
+job_panel()
