@@ -69,8 +69,11 @@ def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[st
     """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
     rows, total, done = [], len(feats) * len(metrics), 0
     for stage, X in feats.items():
+        # One isometric n x r copy per stage (PCA scores from the n x n Gram matrix when d > n):
+        # every metric gives the same value on it as on X, and the Gram work is done once.
+        Z = sep.embed(X) if np.isfinite(X).all() else X
         for m in metrics:
-            value, note = sep.score(m, X, y, **_metric_kwargs(m))
+            value, note = sep.score(m, Z, y, **_metric_kwargs(m))
             rows.append({"stage": stage, "dims": int(X.shape[1]), "n": int(X.shape[0]), "metric": m,
                          "value": float(value), "note": note or ""})
             done += 1

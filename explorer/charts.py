@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from .runs import Run
+from .train import TrainConfig
+
+DEFAULT_LR = TrainConfig().lr
 
 # He et al. 2016a, Table 6 (CIFAR-10 test error, %), the residual nets with option A.
 HE_2016_CIFAR10 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
@@ -124,8 +127,10 @@ def degradation_table(runs: list[Run]) -> pd.DataFrame:
         if s["status"] not in ("finished", "diverged") or s["test_acc"] is None:
             continue
         train_acc = (run.config.get("final") or {}).get("train_eval_acc") or s["train_acc"]
+        lr = run.config.get("train", {}).get("lr")
+        recipe = "" if lr == DEFAULT_LR else f" (lr {lr:g})"  # a run off the shared recipe is its own series
         rows.append({"family": s["family"], "depth": s["depth"], "variant": s["variant"],
-                     "net": ("residual" if s["residual"] else "plain") + (" + BN" if s["batchnorm"] else ", no BN"),
+                     "net": ("residual" if s["residual"] else "plain") + (" + BN" if s["batchnorm"] else ", no BN") + recipe,
                      "source": "these runs", "seed": s["seed"], "test_error": 100 * (1 - s["test_acc"]),
                      "train_error": 100 * (1 - train_acc) if train_acc is not None else np.nan})
     for depth, err in HE_2016_CIFAR10.items():
@@ -150,7 +155,7 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
             y=alt.Y("mean:Q", title=f"{value} (mean over seeds)"), opacity=opacity,
             tooltip=["group", "split", "epoch", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("lo:Q", format=".4f"),
                      alt.Tooltip("hi:Q", format=".4f"), alt.Tooltip("count:Q", title="seeds")])
-        area = base.mark_area(opacity=0.18).encode(y="lo:Q", y2="hi:Q", opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)))
+        area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=f"{value} (mean over seeds)"), y2="hi:Q", opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)))
         title = f"{value} per epoch; band: mean ± {band_kind} over seeds"
         return (area + line).add_params(sel).properties(title=title, height=320)
     chart = alt.Chart(df).mark_line(point=True).encode(
@@ -181,7 +186,7 @@ def gradient_chart(grad: pd.DataFrame, stat_label: str = "mean |grad|", smooth: 
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.1)),
         tooltip=["run", "stage", "step", alt.Tooltip("mean:Q", format=".3e"), alt.Tooltip("min:Q", format=".3e"),
                  alt.Tooltip("max:Q", format=".3e")])
-    area = base.mark_area(opacity=0.15).encode(y="min:Q", y2="max:Q")
+    area = base.mark_area(opacity=0.15).encode(y=alt.Y("min:Q", title=stat_label + " (log scale)"), y2="max:Q")
     note = f"smoothed: moving average of {smooth} steps; " if smooth > 1 else "raw per-step values; "
     return (area + line).add_params(sel).properties(
         title=f"{stat_label} per step — {note}band = min..max of each display window", height=360)
@@ -200,7 +205,7 @@ def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI") -> alt.Cha
             y=alt.Y("mean:Q", title="test error (%)"),
             tooltip=["net", "depth", alt.Tooltip("mean:Q", format=".2f", title="mean test error %"),
                      alt.Tooltip("count:Q", title="seeds"), alt.Tooltip("lo:Q", format=".2f"), alt.Tooltip("hi:Q", format=".2f")]),
-            base.mark_errorbar().encode(y="lo:Q", y2="hi:Q")]
+            base.mark_errorbar().encode(y=alt.Y("lo:Q", title="test error (%)"), y2="hi:Q")]
     layers.append(alt.Chart(ref).mark_point(shape="diamond", size=70, filled=True, color="black").encode(
         x="depth:Q", y="test_error:Q", tooltip=["source", "depth", "test_error"]))
     layers.append(alt.Chart(ref).mark_line(strokeDash=[4, 3], color="black").encode(x="depth:Q", y="test_error:Q"))
@@ -218,7 +223,7 @@ def separability_chart(table: pd.DataFrame, band_kind: str | None = None) -> alt
         line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title="value"),
                                                  tooltip=["label", "stage", alt.Tooltip("mean:Q", format=".4f"),
                                                           alt.Tooltip("count:Q", title="seeds")])
-        bars = base.mark_errorbar().encode(y="lo:Q", y2="hi:Q")
+        bars = base.mark_errorbar().encode(y=alt.Y("lo:Q", title="value"), y2="hi:Q")
         layer = alt.layer(bars, line, data=g)
         return layer.facet(facet=alt.Facet("metric:N"), columns=3).resolve_scale(y="independent").properties(
             title=f"separability per stage (mean over seeds ± {band_kind})")

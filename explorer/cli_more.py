@@ -21,6 +21,19 @@ def add_parsers(sub) -> None:
     a.add_argument("--no-progress", action="store_true")
 
 
+    r = sub.add_parser("report", help="regenerate the results page from the runs present")
+    r.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    r.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
+    r.add_argument("--no-figures", action="store_true", help="markdown only, no PNG figures")
+
+
+def cmd_report(a) -> int:
+    from .report import build
+    text = build(a.root, a.out, figures=not a.no_figures)
+    print(f"{a.out}: {len(text.splitlines())} lines")
+    return 0
+
+
 def cmd_analyze(a) -> int:
     from .analysis import analyze, check_metrics, write_csv
     from .runs import open_run
@@ -48,4 +61,4 @@ def cmd_analyze(a) -> int:
     return 0
 
 
-HANDLERS.update({"analyze": cmd_analyze})
+HANDLERS.update({"analyze": cmd_analyze, "report": cmd_report})

@@ -17,7 +17,10 @@ every metric depends on the rows only through rotation- and translation-invarian
 (PCA scores up to sign, distances), so a PCA fitted on the training rows of ``embed(X)`` gives
 exactly the train and test scores of one fitted on the training rows of X: no test fold leaks
 into any fit (a truncated global PCA would leak). Metrics call :func:`embed` themselves; to
-score one wide X many times, pass ``embed(X)`` instead (same values, one Gram matrix).
+score one wide X many times, pass ``embed(X)`` instead (same values, one Gram matrix). When
+other jobs share the CPU (training), call under ``threadpoolctl.threadpool_limits(1, "blas")``:
+matrices here are at most n x n and gain nothing from BLAS threads, while spin-waiting BLAS
+threads on a busy CPU slow these metrics down 2-15 times.
 """
 from __future__ import annotations
 
@@ -157,7 +160,8 @@ def embed(X) -> np.ndarray:
 
     For d <= n the centred X; for d > n all PCA scores from the n x n Gram matrix
     (O(n^2 d) time, O(n^2) memory). Distances are kept, so every metric here gives the same
-    value on ``embed(X)`` as on X.
+    value on ``embed(X)`` as on X. A non-finite X comes back as is, so that metrics on the
+    result still return NaN and :func:`score` its reason.
 
     Parameters
     ----------
@@ -173,6 +177,8 @@ def embed(X) -> np.ndarray:
        eigenvalue problem, Neural Computation 10(5), 1998.
     """
     X = _as_2d(X)
+    if not np.isfinite(X).all():
+        return X
     mean = X.mean(axis=0, dtype=np.float64)
     if X.shape[1] <= X.shape[0]:
         return X - mean

@@ -1,0 +1,97 @@
+"""Separability analysis speed and memory.
+
+    python bench/analysis_speed.py [--data PATH|digits]
+
+1. resnet18 (random weights) on the 500-image probe set: time of the forward extraction vs the
+   time of the five default metrics over all five stages, for both reductions; ratio metrics/forward.
+2. Peak RSS of a resnet50 'flat' analysis (five stages, five metrics), in a fresh process.
+3. Cold and cached time of a 4-run resnet20 table (FULL / Nres / Nbn / Nboth, random weights).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from explorer.analysis import DEFAULT_METRICS, analyze, score_features  # noqa: E402
+from explorer.data import load_dataset, probe_set  # noqa: E402
+from explorer.features import extract  # noqa: E402
+from explorer.models import ModelSpec, build_model  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+
+
+def forward_vs_metrics(data, model_name: str, reduction: str) -> tuple[float, float]:
+    probe = probe_set(data)
+    mean, std = data.mean_std()
+    torch.manual_seed(0)
+    model = build_model(model_name)
+    t0 = time.perf_counter()
+    feats = extract(model, probe.images, mean, std, reduction=reduction)
+    t1 = time.perf_counter()
+    score_features(feats, probe.labels.numpy(), DEFAULT_METRICS)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+def rss_child(data_arg: str) -> None:
+    data = load_dataset(data_arg)
+    forward_vs_metrics(data, "resnet50", "flat")
+
+
+def four_run_table(data, source: str) -> tuple[float, float]:
+    from explorer.runner import data_info
+    from explorer.runs import create_run, write_weights
+    from explorer.train import TrainConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["EXPLORER_CACHE"] = str(Path(tmp) / "cache")
+        runs = []
+        for residual, bn in [(True, True), (False, True), (True, False), (False, False)]:
+            spec = ModelSpec("cifar", 20, residual, bn)
+            torch.manual_seed(0)
+            run = create_run(Path(tmp) / "runs", spec, TrainConfig(epochs=1), data_info(data, source),
+                             probe_set(data).hash, status="imported")
+            write_weights(run.path / "weights.safetensors", build_model(spec).state_dict(), spec)
+            runs.append(run)
+        t0 = time.perf_counter()
+        analyze(runs, data)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        analyze(runs, data)
+        return cold, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(SHARED) if SHARED.exists() else "digits")
+    ap.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.rss_child:
+        rss_child(a.data)
+        return
+    data = load_dataset(a.data)
+    print(f"data: {data.description}; torch threads {torch.get_num_threads()}")
+    for reduction in ("gap", "flat"):
+        fwd, met = forward_vs_metrics(data, "resnet18", reduction)
+        print(f"resnet18 {reduction:>4}: forward {fwd:6.2f} s, {len(DEFAULT_METRICS)} metrics x 5 stages {met:6.2f} s, "
+              f"metrics/forward = {met / fwd:.2f} (target <= 1.0)")
+    subprocess.run([sys.executable, __file__, "--data", a.data, "--rss-child"], check=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB -> GiB
+    print(f"resnet50 flat analysis peak RSS: {peak:.2f} GiB (target <= 3 GB)")
+    cold, warm = four_run_table(data, a.data)
+    print(f"4-run resnet20 table: cold {cold:.2f} s (target <= 10 s), cached {warm:.3f} s (target <= 0.5 s)")
+
+
+if __name__ == "__main__":
+    main()

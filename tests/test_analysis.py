@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from explorer.analysis import COLUMNS, DEFAULT_METRICS, AnalysisError, analyze, analyze_run
+from explorer.data import load_digits, probe_set
+from explorer.features import extract
+from explorer.models import build_model
+from explorer.runs import list_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_extract_shapes_and_eval_mode():
+    ds = load_digits()
+    probe = probe_set(ds)
+    m = build_model("resnet8").train()
+    mean, std = ds.mean_std()
+    gap = extract(m, probe.images[:50], mean, std, reduction="gap", batch_size=16)
+    flat = extract(m, probe.images[:50], mean, std, reduction="flat", batch_size=16, stages=["stage3"])
+    assert m.training  # restored
+    assert [v.shape for v in gap.values()] == [(50, 16), (50, 16), (50, 32), (50, 64)]
+    assert flat["stage3"].shape == (50, 64 * 8 * 8) and flat["stage3"].dtype == np.float32
+    # gap is the spatial mean of the flat map
+    np.testing.assert_allclose(flat["stage3"].reshape(50, 64, 64).mean(-1), gap["stage3"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        extract(m, probe.images[:2], mean, std, reduction="max")
+
+
+def test_table_has_every_row_and_column_and_is_cached(digits_runs, monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    runs = list_runs(digits_runs)[:2]
+    t0 = time.perf_counter()
+    df = analyze(runs, reduction="gap")
+    cold = time.perf_counter() - t0
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2 * 4 * len(DEFAULT_METRICS)  # runs x stages x metrics
+    assert set(df["metric"]) == set(DEFAULT_METRICS) and set(df["stage"]) == {"stage0", "stage1", "stage2", "stage3"}
+    assert (df["n"] == 500).all() and df["value"].notna().all()
+    t0 = time.perf_counter()
+    again = analyze(runs, reduction="gap")
+    warm = time.perf_counter() - t0
+    pd.testing.assert_frame_equal(df, again)
+    print(f"analysis of 2 digits runs: cold {cold:.2f} s, cached {warm:.3f} s")
+
+
+def test_cli_csv_round_trips(digits_runs, tmp_path):
+    ids = [r.id for r in list_runs(digits_runs)]
+    out = tmp_path / "table.csv"
+    r = cli("analyze", *ids, "--root", digits_runs, "--metrics", "fisher_trace_ratio", "lda_accuracy", "--csv", out,
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == COLUMNS and len(df) == len(ids) * 4 * 2
+    assert set(df["run_id"]) == set(ids)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["nope"], "No run 'nope'"),
+    (["{run}", "--metrics", "bogus"], "Unknown metric"),
+    (["{run}", "--data", "{missing}"], "No such data"),
+])
+def test_cli_bad_input_leaves_no_csv(digits_runs, tmp_path, args, match):
+    run = list_runs(digits_runs)[0].id
+    out = tmp_path / "t.csv"
+    args = [a.format(run=run, missing=tmp_path / "none") for a in args]
+    r = cli("analyze", *args, "--root", digits_runs, "--csv", out, "--no-progress")
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_wrong_classes_refused(digits_runs, tmp_path):
+    from explorer.data import Dataset
+    ds = load_digits()
+    other = Dataset("x", "x", ds.train_x, ds.train_y, ds.test_x, ds.test_y, [f"c{i}" for i in range(10)], "f")
+    with pytest.raises(AnalysisError, match="was trained on classes"):
+        analyze_run(list_runs(digits_runs)[0], other)
