@@ -27,6 +27,32 @@ def add_parsers(sub) -> None:
     r.add_argument("--no-figures", action="store_true", help="markdown only, no PNG figures")
 
 
+    i = sub.add_parser("import", help="import weights (.safetensors, or a .pt/.pth state dict) as a run")
+    i.add_argument("file", type=Path)
+    from .cli import _add_model_args
+    _add_model_args(i)
+    i.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    i.add_argument("--data", default=None, help="the data set the weights were trained on (for later analysis)")
+
+
+def cmd_import(a) -> int:
+    from .cli import model_spec_from_args
+    from .importer import import_file
+
+    info = None
+    spec = model_spec_from_args(a)
+    if a.data:
+        from .data import load_dataset
+        from .models import ModelSpec
+        from .runner import data_info
+        ds = load_dataset(a.data)
+        info = data_info(ds, a.data)
+        spec = ModelSpec(**{**spec.to_dict(), "num_classes": ds.num_classes})
+    run = import_file(a.file, spec, a.root, data_info=info)
+    print(f"imported {a.file} as {spec.label}: run {run.id} -> {run.path}")
+    return 0
+
+
 def cmd_report(a) -> int:
     from .report import build
     text = build(a.root, a.out, figures=not a.no_figures)
@@ -61,4 +87,4 @@ def cmd_analyze(a) -> int:
     return 0
 
 
-HANDLERS.update({"analyze": cmd_analyze, "report": cmd_report})
+HANDLERS.update({"analyze": cmd_analyze, "report": cmd_report, "import": cmd_import})
