@@ -89,7 +89,8 @@ def map_state_dict(tensors: dict[str, torch.Tensor], spec: ModelSpec, source: st
 
 
 def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: bytes | None = None,
-                filename: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, data_info: dict | None = None):
+                filename: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, data_info: dict | None = None,
+                owner: str = ""):
     """Import a weights file (or uploaded bytes) as a new run under ``root``; returns the run."""
     filename = filename or (Path(path).name if path else "upload")
     if data is None:
@@ -105,6 +106,6 @@ def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: b
     state = map_state_dict(read_weights(data, filename), spec, filename)
     info = data_info or {"name": None, "source": None, "description": "unknown (imported weights)", "classes": None}
     run = create_run(root, spec, TrainConfig(epochs=1), info, "", status="imported",
-                     extra={"imported_from": filename, "message": f"imported from {filename}"})
+                     extra={"imported_from": filename, "message": f"imported from {filename}", "owner": owner})
     write_weights(run.path / "weights.safetensors", state, spec)
     return run

@@ -81,8 +81,9 @@ def _start(root: Path, job: dict) -> None:
     log = open(d / f"{job['id']}.log", "ab")
     cmd = [sys.executable, "-m", "explorer", "train", *job["args"], "--root", str(root), "--no-progress",
            "--progress-file", str(d / f"{job['id']}.progress.json")]
+    env = {**os.environ, "EXPLORER_OWNER": job.get("owner", "")}
     proc = subprocess.Popen(cmd, cwd=ROOT_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     job.update(status="running", pid=proc.pid, started=time.time())
     _save(root, job)
 

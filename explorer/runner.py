@@ -109,7 +109,9 @@ def start_run(spec: ModelSpec, cfg: TrainConfig, source: str, root: Path, *, dat
     check_fits(data, spec, cfg)
     run = None
     if dist_rank() == 0:
-        run = create_run(root, spec, cfg, data_info(data, source), probe_set(data).hash, run_id=run_id)
+        owner = os.environ.get("EXPLORER_OWNER", "")  # the app session that queued it (deploy mode)
+        run = create_run(root, spec, cfg, data_info(data, source), probe_set(data).hash, run_id=run_id,
+                         extra={"owner": owner} if owner else None)
     return run, execute(run, spec, cfg, data, **kw)
 
 

@@ -39,3 +39,59 @@ def test_every_page_renders(app, page):
     _select_depth8(app)
     app.switch_page(page).run()
     assert not _errors(app), _errors(app)
+
+
+def test_picker_selects_the_right_run(app):
+    at = app
+    at.sidebar.selectbox(key="pick_family").set_value("cifar").run()
+    at.sidebar.select_slider(key="pick_depth_cifar").set_value(8).run()
+    at.sidebar.toggle(key="pick_residual").set_value(False).run()
+    at.sidebar.toggle(key="pick_bn").set_value(True).run()
+    ids = at.session_state["selected_ids"]
+    assert len(ids) == 1 and ids[0].startswith("resnet8-nores-s0")
+    at.sidebar.toggle(key="compare4").set_value(True).run()
+    ids = at.session_state["selected_ids"]
+    assert len(ids) == 5  # the four variants, and the second seed of FULL
+    assert not _errors(at)
+
+
+def test_picker_offers_training_when_nothing_matches(app):
+    at = app
+    at.sidebar.select_slider(key="pick_depth_cifar").set_value(56).run()
+    assert at.session_state["selected_ids"] == []
+    assert any("No run of resnet56" in i.value for i in at.sidebar.info)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("tr_seeds", "a, b", "Seeds must be whole numbers"),
+    ("tr_seeds", "", "between 1 and 10"),
+    ("tr_path", "/nonexistent/data.zip", "does not exist"),
+])
+def test_train_form_rejects_bad_input(app, field, value, match):
+    at = app.switch_page("explorer/ui/pages/train.py").run()
+    if field == "tr_path":
+        at.radio(key="tr_data").set_value("image folder or .zip")
+    at.text_input(key=field).set_value(value)
+    at.button[0].click().run()  # the form's submit button
+    assert any(match in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.exception
+    from explorer.jobs import list_jobs
+    from explorer.ui.settings import own_root
+    assert list_jobs(own_root()) == []
+
+
+def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
+    import explorer.ui.common as common
+    from explorer.analysis import COLUMNS, DEFAULT_METRICS
+
+    captured = {}
+    real = common.csv_button
+    monkeypatch.setattr(common, "csv_button", lambda df, name, *a, **k: (captured.__setitem__(name, df), real(df, name, *a, **k)))
+    at = _select_depth8(app)
+    at.switch_page("explorer/ui/pages/separability.py").run()
+    assert not _errors(at)
+    df = captured["separability.csv"]
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 5 * 4 * len(DEFAULT_METRICS) and df["n"].eq(500).all()
+    shown = at.dataframe[0].value
+    assert len(shown) == len(df)

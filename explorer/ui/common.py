@@ -78,13 +78,14 @@ def analysable(runs: list[Run]) -> list[Run]:
     return [r for r in runs if (r.path / "weights.safetensors").exists() or (r.path / "checkpoint.safetensors").exists()]
 
 
-def model_widgets(prefix: str, defaults: dict | None = None) -> tuple[str, int, bool, bool]:
-    """Family, depth (select-slider), residual and BatchNorm toggles."""
+def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | None = None) -> tuple[str, int, bool, bool]:
+    """Family, depth (select-slider; the usual depths plus any depth of the runs present), residual and BatchNorm."""
     d = defaults or {}
     fams = list(FAMILY_LABELS)
     family = st.selectbox("Family", fams, index=fams.index(d.get("family", "cifar")), format_func=FAMILY_LABELS.get,
                           key=f"{prefix}_family")
-    depths = DEPTHS[family]
+    present = {r.config.get("model", {}).get("depth") for r in runs or [] if r.config.get("model", {}).get("family") == family}
+    depths = sorted(set(DEPTHS[family]) | {x for x in present if isinstance(x, int)})
     depth_default = d.get("depth") if d.get("depth") in depths else depths[0]
     depth = st.select_slider("Depth", options=depths, value=depth_default, key=f"{prefix}_depth_{family}")
     residual = st.toggle("Residual connections", value=d.get("residual", True), key=f"{prefix}_residual")
@@ -101,7 +102,7 @@ def sidebar() -> list[Run]:
         runs, broken = load_runs(source)
         mode = st.radio("Pick", ["by model", "runs by name"], horizontal=True, key="pick_mode")
         if mode == "by model":
-            family, depth, residual, batchnorm = model_widgets("pick")
+            family, depth, residual, batchnorm = model_widgets("pick", runs=runs)
             compare = st.toggle("Compare all four residual × BatchNorm variants", key="compare4")
             spec = ModelSpec(family, depth, residual, batchnorm)
             matching = [r for r in runs if r.config.get("model", {}).get("family") == family

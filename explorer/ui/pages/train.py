@@ -101,7 +101,7 @@ def form():
         st.error(str(e))
         return
     job = jobs.submit(root, build_args(spec, cfg, seeds, data), f"{spec.label}, {len(seeds)} seed(s), {cfg.epochs} epochs",
-                      owner=st.session_state.setdefault("session_owner", f"s{time.time_ns()}"))
+                      owner=session_owner())
     st.session_state.setdefault("my_jobs", []).append(job["id"])
     st.success(f"Queued: {job['label']}. It trains in the background; progress below.")
 
@@ -138,5 +138,57 @@ def job_panel():
         st.caption(f"Finished runs are in {root}/ and appear in the sidebar under *own runs*.")
 
 
+def session_owner() -> str:
+    return st.session_state.setdefault("session_owner", f"s{time.time_ns()}")
+
+
+@guarded
+def import_panel():
+    from explorer.importer import import_file
+    from explorer.runner import data_info
+    from explorer.ui.datasets import dataset_for
+
+    with st.expander("Import a model trained elsewhere (.safetensors, or a .pt / .pth state dict)"):
+        st.caption("PyTorch files are read with weights_only=True: a file that would run code is refused. Key names of the "
+                   "common CIFAR ResNet code (conv1/bn1/layerN/shortcut/linear, torchvision's downsample/fc) are mapped.")
+        up = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="imp_file")
+        family, depth, residual, batchnorm = model_widgets("imp")
+        trained_on = st.text_input("Data set it was trained on (for analysis)",
+                                   value=str(SHARED_ZIP) if SHARED_ZIP.exists() else "digits", key="imp_data")
+        if not st.button("Import", key="imp_go"):
+            return
+        if up is None:
+            st.error("Choose a weights file first.")
+            return
+        cap = settings.max_upload_bytes()
+        if up.size > cap:  # refused by its declared size, before its bytes are parsed
+            st.error(f"{up.name} is {up.size / 1e6:.1f} MB; this server accepts at most {cap / 1e6:.0f} MB.")
+            return
+        settings.check_data_path(trained_on) if trained_on != "digits" else None
+        ds = dataset_for(trained_on)
+        spec = ModelSpec(family, int(depth), residual, batchnorm, num_classes=ds.num_classes)
+        run = import_file(None, spec, own_root(), data=up.getvalue(), filename=up.name, max_bytes=cap,
+                          data_info=data_info(ds, trained_on), owner=session_owner())
+        st.success(f"Imported as {spec.label}: run {run.id}. It is listed under *own runs*.")
+
+
+@guarded
+def manage_panel():
+    from explorer.runs import delete_run, list_runs, Run
+
+    runs = [r for r in list_runs(own_root(), validate=False) if isinstance(r, Run)]
+    if settings.deploy_mode():  # on a shared server a session deletes only what it made
+        runs = [r for r in runs if r.config.get("owner") == session_owner()]
+    if not runs:
+        return
+    with st.expander("Delete own runs"):
+        pick = st.selectbox("Run", [r.id for r in runs], key="del_pick")
+        if st.button("Delete", key="del_go"):
+            delete_run(own_root(), pick)
+            st.success(f"Deleted {pick}.")
+
+
 form()
+import_panel()
+manage_panel()
 job_panel()
