@@ -78,7 +78,9 @@ def execute(run: Run | None, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *
     model = build_model(spec)
     if run is not None:
         acquire_lock(run.path)
-        update_config(run, status="running", message="", device=str(_device_name(cfg)))
+        device = str(_device_name(cfg))
+        devices = list(dict.fromkeys([*run.config.get("devices", []), *([run.config["device"]] if run.config.get("device") else []), device]))
+        update_config(run, status="running", message="", device=device, devices=devices)  # devices: every one it ran on
     try:
         state = train(model, data, cfg, start=start,
                       on_epoch=(lambda s: save_epoch(run, s, spec)) if run is not None else None,

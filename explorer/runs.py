@@ -165,6 +165,8 @@ class Run:
         except (ModelSpecError, KeyError) as e:
             raise RunError(f"Run {self.id}: its model spec cannot be built ({e}).") from None
         weights = self.path / "weights.safetensors"
+        if self.config.get("weights_omitted") and not weights.exists():
+            raise RunError(f"Run {self.id}: {self.config['weights_omitted']}")
         if weights.exists():
             tensors, _ = _read_st(weights)
         else:
@@ -325,7 +327,7 @@ def validate_run(run: Run) -> None:
     status = run.config.get("status")
     if status not in STATUSES:
         raise RunError(f"config.json of {run.id} has unknown status {status!r}.")
-    if status in ("finished", "imported"):
+    if status in ("finished", "imported") and not run.config.get("weights_omitted"):
         tensors, _ = _read_st(run.path / "weights.safetensors")
         load_weights_into(build_model(spec), tensors, f"weights.safetensors of {run.id}")
     if run.config.get("epochs_done", 0) > 0:

@@ -1,0 +1,74 @@
+"""A real browser: headless Chromium drives `streamlit run app.py`, visits every page, checks that
+no error block or exception is shown, and saves a screenshot of each page in screenshots/."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGES = [("", "Residual Explorer"), ("train", "Train"), ("curves", "Curves"), ("gradients", "Gradients"),
+         ("separability", "Separability")]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(digits_runs, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "EXPLORER_ZOO": str(digits_runs), "EXPLORER_RUNS": str(tmp_path / "own")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_every_page_in_a_real_browser(server):
+    pw = pytest.importorskip("playwright.sync_api")
+    shots = ROOT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path, title in PAGES:
+            page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+            page.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
+            # select every run by name in the sidebar so that the pages have data to show
+            if path == "":
+                page.get_by_text("runs by name").click()
+                page.wait_for_timeout(500)
+            page.wait_for_timeout(1500)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+            page.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
+            errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+            assert errors.count() == 0, f"{path or 'overview'}: " + " | ".join(errors.all_inner_texts())
+        browser.close()
