@@ -4,11 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench report clean
+.PHONY: run test install bench report clean chromium
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
@@ -17,8 +16,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/streamlit run app.py
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q tests
+
+# Headless Chromium for the browser test (Debian's package; needs root). Without it that test skips.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "chromium is not installed: the browser test will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py

