@@ -12,8 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = [("", "Residual Explorer"), ("train", "Train"), ("curves", "Curves"), ("gradients", "Gradients"),
-         ("separability", "Separability")]
+# (navigation link, text that appears once the page has finished rendering)
+PAGES = [("Overview", "Test error vs depth"), ("Train", "Queue training"), ("Curves", "Download curves CSV"),
+         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV")]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 
@@ -59,16 +60,14 @@ def test_every_page_in_a_real_browser(server):
     with pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for path, title in PAGES:
-            page.goto(f"{server}/{path}", wait_until="domcontentloaded")
-            page.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
-            # select every run by name in the sidebar so that the pages have data to show
-            if path == "":
-                page.get_by_text("runs by name").click()
-                page.wait_for_timeout(500)
-            page.wait_for_timeout(1500)
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-            page.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
+        page.goto(server, wait_until="domcontentloaded")
+        page.wait_for_selector("h1:has-text('Residual Explorer')", timeout=60_000)
+        for link, ready in PAGES:
+            # navigate inside the app (one session, so the sidebar's selection stays: resnet8, 2 seeds)
+            page.locator("[data-testid='stSidebarNav']").get_by_text(link, exact=True).click()
+            page.get_by_text(ready).first.wait_for(timeout=120_000)
+            page.wait_for_timeout(1000)  # let charts draw
+            page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
             errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
-            assert errors.count() == 0, f"{path or 'overview'}: " + " | ".join(errors.all_inner_texts())
+            assert errors.count() == 0, f"{link}: " + " | ".join(errors.all_inner_texts())
         browser.close()
