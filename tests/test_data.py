@@ -155,3 +155,16 @@ def test_cifar10_jpeg_zip(cifar_zip, tmp_path):
     again = load_dataset(cifar_zip, cache_dir=tmp_path / "c")
     assert again.fingerprint == ds.fingerprint and probe_set(again).hash == p.hash
     print(f"cached load of the 60,000-image zip: {time.perf_counter() - t:.2f} s")
+
+
+def test_zip_with_absurd_declared_size_refused(tmp_path):
+    """A zip bomb: a tiny archive whose member inflates to 11 MB is refused by its declared size,
+    before anything is decompressed or written to the cache."""
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("train/cat/1.png", b"\0" * (11 * 1024 * 1024))
+        z.writestr("test/cat/1.png", png_bytes(1))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DataError, match="declares 11,534,336 bytes"):
+        load_folder(path, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
