@@ -95,6 +95,11 @@ def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | N
 
 def sidebar() -> list[Run]:
     """The shared model picker; stores and returns the selected runs."""
+    try:  # queued training jobs advance whatever page is open
+        from .. import jobs
+        jobs.tick(own_root(), settings.max_running())
+    except OSError:
+        pass
     with st.sidebar:
         st.header("Models")
         source = st.radio("Runs from", SOURCES, index=2, horizontal=True, key="source",
