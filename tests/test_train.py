@@ -207,3 +207,12 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert run.status == "finished" and len(h) == 2
     assert h[-1]["train_loss"] < h[0]["train_loss"] and h[-1]["test_acc"] > 0.3
     assert run.gradlog().mean_abs.shape[0] == 2 * (1257 // 64)
+
+
+def test_delete_run(tmp_path, digits):
+    from explorer.runs import RunError, delete_run
+    run, _ = start_run(parse_model_name("resnet8"), TrainConfig(epochs=1, **FAST), "digits", tmp_path, data=digits)
+    delete_run(tmp_path, run.id)
+    assert list_runs(tmp_path) == [] and not any(tmp_path.iterdir())
+    with pytest.raises(RunError, match="No run"):
+        delete_run(tmp_path, run.id)
