@@ -239,3 +239,13 @@ def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:
         x=alt.X("c1:Q", title="component 1"), y=alt.Y("c2:Q", title="component 2"), color=alt.Color("class:N"),
         tooltip=["class", alt.Tooltip("c1:Q", format=".3f"), alt.Tooltip("c2:Q", format=".3f")],
     ).properties(title=title, height=380)
+
+
+def cka_heatmap(table: pd.DataFrame, title: str) -> alt.Chart:
+    """A square matrix of linear CKA values (columns a, b, cka) as a labelled heat map."""
+    base = alt.Chart(table).encode(x=alt.X("a:N", title=None, sort=None), y=alt.Y("b:N", title=None, sort=None))
+    heat = base.mark_rect().encode(color=alt.Color("cka:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="CKA"),
+                                   tooltip=["a", "b", alt.Tooltip("cka:Q", format=".3f")])
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("cka:Q", format=".2f"),
+                                              color=alt.condition("datum.cka > 0.6", alt.value("white"), alt.value("black")))
+    return (heat + text).properties(title=title, width=320, height=320)

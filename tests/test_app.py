@@ -95,3 +95,4 @@ def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
     assert len(df) == 5 * 4 * len(DEFAULT_METRICS) and df["n"].eq(500).all()
     shown = at.dataframe[0].value
     assert len(shown) == len(df)
+    assert any(h.value == "Linear CKA" for h in at.subheader)

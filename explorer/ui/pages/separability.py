@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import separability as sep
 from explorer.analysis import DEFAULT_METRICS, analyze_run, run_mean_std
-from explorer.charts import run_label, scatter_chart, separability_chart
+from explorer.charts import cka_heatmap, run_label, scatter_chart, separability_chart
 from explorer.data import probe_set
 from explorer.features import extract
 from explorer.runs import Run
@@ -32,12 +32,37 @@ def cached_table(run_path: str, mtime: float, reduction: str, metrics: tuple[str
     return analyze_run(_run, dataset_for(_source(_run)), reduction, list(metrics))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_points(run_path: str, mtime: float, stage: str, reduction: str, method: str, _run: Run) -> pd.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=6)  # shared, not copied: flat maps can be large
+def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> dict:
     data = dataset_for(_source(_run))
     probe = probe_set(data)
     mean, std = run_mean_std(_run, data)
-    X = extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction, stages=[stage])[stage]
+    return extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction)
+
+
+def cka_section(runs: list[Run], run: Run, stage: str) -> None:
+    st.subheader("Linear CKA")
+    st.caption("Linear centred kernel alignment (Kornblith et al. 2019) of the probe features: 1 = the same "
+               "representation up to rotation and scale, 0 = unrelated. Left: every pair of stages of the run above; "
+               "right: the chosen stage across the selected runs (global-average-pooled features).")
+    feats = cached_features(str(run.path), _mtime(run), "gap", run)
+    names = list(feats)
+    rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in names for b in names]
+    c1, c2 = st.columns(2)
+    c1.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{run_label(run)}: stage vs stage"))
+    same = [r for r in runs if stage in r.spec.stage_names][:8]
+    if len(same) > 1:
+        fs = {run_label(r): cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in same}
+        rows = [{"a": a, "b": b, "cka": sep.linear_cka(fs[a], fs[b])} for a in fs for b in fs]
+        c2.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"))
+    else:
+        c2.info("Select two or more runs to compare the same stage across models.")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_points(run_path: str, mtime: float, stage: str, reduction: str, method: str, _run: Run) -> pd.DataFrame:
+    probe = probe_set(dataset_for(_source(_run)))
+    X = cached_features(run_path, mtime, reduction, _run)[stage]
     y = probe.labels.numpy()
     if not np.isfinite(X).all():
         raise ValueError(f"{stage} of {_run.id} has non-finite features (the run diverged?); nothing to plot.")
@@ -100,6 +125,7 @@ def render():
     pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
     st.altair_chart(scatter_chart(pts, f"{run_label(run)} · {stage} · {method} of {reduction} features"),
                     use_container_width=True)
+    cka_section(runs, run, stage)
 
 
 render()
