@@ -15,6 +15,7 @@ import pandas as pd
 from .atomic import atomic_write_bytes, atomic_write_text
 from .charts import (HE_2016_CIFAR10, band, curves_chart, degradation_chart, degradation_table, gradient_chart,
                      gradient_table, history_table)
+from .charts import DEFAULT_LR
 from .runs import Run, list_runs
 
 
@@ -97,7 +98,8 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     ours = deg[(deg["source"] == "these runs") & (deg["family"] == "cifar")]
     if not ours.empty:
         g = band(ours, ["net", "depth"], "test_error", "std")
-        g["test error % (mean ± std)"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["mean"], (g["hi"] - g["mean"]))]
+        g["test error % (mean ± std)"] = [f"{m:.2f} ± {s:.2f}" if c > 1 else f"{m:.2f} (one seed)"
+                                          for m, s, c in zip(g["mean"], g["hi"] - g["mean"], g["count"])]
         tr = ours.groupby(["net", "depth"])["train_error"].mean().reset_index(name="train error % (mean)")
         g = g.merge(tr, on=["net", "depth"])
         g["train error % (mean)"] = g["train error % (mean)"].map(lambda v: f"{v:.2f}")
@@ -106,7 +108,7 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
                                                                 "train error % (mean)", "He et al. 2016 %"]]), ""]
         md += ["He et al. 2016 (Table 6) report ResNet-20/32/44/56/110 at 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error "
                "on the original CIFAR-10 after 64k iterations; for plain nets they report only that plain-56 has higher "
-               "training and test error than plain-20. The runs here are much shorter (see the table below) and most "
+               "training and test error than plain-20. The runs here are much shorter (see the table below) and "
                "use a JPEG copy of CIFAR-10, so their absolute errors are higher.", ""]
         if figures:
             _save_png(degradation_chart(deg, "std"), fig_dir / "degradation.png")
@@ -133,17 +135,24 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
 
     sep_table = separability_tables(root)
     if not sep_table.empty:
+        lr = {r.id: r.config["train"]["lr"] for r in runs}
+        # a run off the shared recipe (another lr) is its own row, never averaged with the others
+        sep_table["model"] = [m if lr.get(rid, DEFAULT_LR) == DEFAULT_LR else f"{m} (lr {lr[rid]:g})"
+                              for m, rid in zip(sep_table["model"], sep_table["run_id"])]
         piv = (sep_table.groupby(["model", "variant", "stage", "metric"])["value"].mean().unstack("metric").reset_index())
         for c in piv.columns[3:]:
             piv[c] = piv[c].map(lambda v: "NaN" if pd.isna(v) else f"{v:.3f}")
-        seeds = sep_table.groupby("model")["seed"].nunique().to_dict()
+        seeds = sep_table.groupby("model")["run_id"].nunique().to_dict()
         md += ["## Separability per stage", "",
                f"Probe set: 500 test images (50 a class), features reduced by global average pooling; values are means over "
-               f"the seeds analysed ({', '.join(f'{k}: {v}' for k, v in sorted(seeds.items()))}). lda_accuracy is a 5-fold CV "
+               f"the runs analysed ({', '.join(f'{k}: {v}' for k, v in sorted(seeds.items()))}). lda_accuracy is a 5-fold CV "
                "estimate; mi_probe_bits is a lower bound on I(Z;Y) in bits (at most log2 10 = 3.32); mi_knn_bits is a kNN "
                "estimate on the top 10 principal components. Source: "
                + ", ".join(f"`{f.name}`" for f in sorted(Path(root).glob("separability_*.csv"))) + ".", "",
                _md_table(piv), ""]
+        nan = sep_table[sep_table["value"].isna()].drop_duplicates(["model", "stage"])
+        md += [f"- NaN for {m}, {st}: {note}" for m, st, note in zip(nan["model"], nan["stage"], nan["note"].fillna(""))]
+        md += [""] if len(nan) else []
     text = "\n".join(md) + "\n"
     atomic_write_text(out, text)
     return text
