@@ -45,7 +45,8 @@ class TrainConfig:
     augment: bool = True  # random crop (4-pixel padding) + horizontal flip
     train_eval_size: int = 5000  # clean (no augmentation, eval mode) train accuracy on this many images
     eval_batch_size: int = 1000
-    channels_last: bool | None = None  # None: on for CUDA, off on CPU
+    channels_last: bool | None = None  # None: on (NHWC is faster for cuDNN and for oneDNN on this CPU: +19% for resnet20)
+    bf16: bool | None = None  # bf16 autocast; None: on for CUDA, off on CPU (opt in where the CPU has AMX / AVX512-BF16)
     log_every: int = 20  # progress callback period in steps
 
     def validate(self) -> "TrainConfig":
@@ -241,7 +242,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, cfg:
         yb = y[i:i + cfg.eval_batch_size].to(device)
         if _channels_last(cfg, device):
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda"):
+        with _autocast(cfg, device):
             logits = model(xb)
         logits = logits.float()
         hit = (logits.argmax(1) == yb).double()
@@ -258,7 +259,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, cfg:
 
 
 def _channels_last(cfg: TrainConfig, device: torch.device) -> bool:
-    return device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
+    return True if cfg.channels_last is None else cfg.channels_last
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    on = device.type == "cuda" if cfg.bf16 is None else cfg.bf16
+    return torch.autocast(device.type, torch.bfloat16, enabled=on)
 
 
 ProgressFn = Callable[[dict], None]
@@ -337,7 +343,7 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
             if _channels_last(cfg, device):
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = ty[perm[i]]
-            with torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda"):
+            with _autocast(cfg, device):
                 logits = net(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
