@@ -42,7 +42,7 @@ def main():
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, {a.model}, data: {data.description}")
     for bs in a.batch_sizes:
         torch.manual_seed(0)
-        cfg = TrainConfig(epochs=3, batch_size=bs, lr=0.1 * bs / 128, train_eval_size=0, device="cuda", log_every=10**6)
+        cfg = TrainConfig(epochs=2, batch_size=bs, lr=0.1 * bs / 128, train_eval_size=0, device="cuda", log_every=10**6)
         st = train(build_model(a.model), data, cfg)
         times = [round(h["time_s"], 2) for h in st.history]
         print(f"batch {bs}: epoch training times {times} s; steady epoch {min(times[1:]):.2f} s "
