@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..data import DataError, load_dataset
+from ..data import load_dataset
 
 SHARED_ZIP = Path("../shared/data/cifar10-jpeg.zip")
 
@@ -30,8 +30,4 @@ def cached_dataset(source: str):
 
 
 def dataset_for(source: str):
-    try:
-        return cached_dataset(source)
-    except DataError:
-        cached_dataset.clear()
-        raise
+    return cached_dataset(source)  # a DataError is not cached: the next call tries again
