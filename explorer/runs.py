@@ -336,6 +336,26 @@ def validate_run(run: Run) -> None:
             raise RunError(f"history.json of {run.id} has fewer epochs than config.json says.")
 
 
+_CONFIG_TYPES = {"model": (dict,), "train": (dict,), "data": (dict,), "status": (str,), "epochs_done": (int,),
+                 "final": (dict, type(None)), "diverged": (dict, type(None)), "message": (str,), "probe_hash": (str,)}
+_REQUIRED = ("model", "train", "data", "status", "epochs_done")
+
+
+def check_config(config: dict, where: str) -> None:
+    """The shape of config.json: required keys present, every known key of the right type."""
+    missing = [k for k in _REQUIRED if k not in config]
+    if missing:
+        raise RunError(f"config.json of {where} lacks {', '.join(missing)}.")
+    for key, types in _CONFIG_TYPES.items():
+        v = config.get(key)
+        if key in config and (not isinstance(v, types) or (isinstance(v, bool) and bool not in types)):
+            names = " or ".join("null" if t is type(None) else {"dict": "an object", "str": "a string", "int": "an integer"}[t.__name__]
+                                for t in types)
+            raise RunError(f"config.json of {where}: {key!r} must be {names}, got {type(v).__name__}.")
+    if config["epochs_done"] < 0:
+        raise RunError(f"config.json of {where}: 'epochs_done' must be >= 0.")
+
+
 def open_run(root: Path, run_id: str, validate: bool = False) -> Run:
     root = Path(root)
     if not run_id or "/" in run_id or run_id.startswith("."):
@@ -344,6 +364,7 @@ def open_run(root: Path, run_id: str, validate: bool = False) -> Run:
     if not path.is_dir():
         raise RunError(f"No run {run_id!r} in {root}; `python -m explorer runs --root {root}` lists them.")
     run = Run(path, _read_json(path / "config.json"))
+    check_config(run.config, run_id)
     if validate:
         validate_run(run)
     return run
