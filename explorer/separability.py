@@ -161,7 +161,7 @@ def _top_eig(M: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     m = len(M)
     if 0 < p < m // 2:  # only the top p pairs: much cheaper than the full spectrum (PCA(32) of a fold)
         from scipy.linalg import eigh
-        lam, vec = eigh(M, subset_by_index=[m - p, m - 1])
+        lam, vec = eigh(M, subset_by_index=[m - p, m - 1], driver="evx")  # evx: ~2x faster than evr here
     else:
         lam, vec = np.linalg.eigh(M)
     lam, vec = lam[::-1], vec[:, ::-1]
