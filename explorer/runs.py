@@ -331,7 +331,8 @@ def validate_run(run: Run) -> None:
         tensors, _ = _read_st(run.path / "weights.safetensors")
         load_weights_into(build_model(spec), tensors, f"weights.safetensors of {run.id}")
     if run.config.get("epochs_done", 0) > 0:
-        load_resume_state(run) if (run.path / "checkpoint.safetensors").exists() else None
+        if (run.path / "checkpoint.safetensors").exists():
+            load_resume_state(run)  # raises on a torn or inconsistent checkpoint
         if len(run.history()) < run.config["epochs_done"]:
             raise RunError(f"history.json of {run.id} has fewer epochs than config.json says.")
 

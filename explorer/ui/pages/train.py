@@ -164,7 +164,8 @@ def import_panel():
         if up.size > cap:  # refused by its declared size, before its bytes are parsed
             st.error(f"{up.name} is {up.size / 1e6:.1f} MB; this server accepts at most {cap / 1e6:.0f} MB.")
             return
-        settings.check_data_path(trained_on) if trained_on != "digits" else None
+        if trained_on != "digits":
+            settings.check_data_path(trained_on)
         ds = dataset_for(trained_on)
         spec = ModelSpec(family, int(depth), residual, batchnorm, num_classes=ds.num_classes)
         run = import_file(None, spec, own_root(), data=up.getvalue(), filename=up.name, max_bytes=cap,
