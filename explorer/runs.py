@@ -23,7 +23,7 @@ import secrets
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +65,17 @@ def _read_json(path: Path) -> dict:
     return obj
 
 
+def _st_metadata(data: bytes) -> dict:
+    """The ``__metadata__`` of a safetensors file's bytes (the JSON header after an 8-byte length)."""
+    n = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + n]).get("__metadata__", {}) or {}
+
+
 def _read_st(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and metadata of a safetensors file; a truncated or foreign file is a RunError."""
     try:
         data = path.read_bytes()
-        tensors = load_st(data)
-        n = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + n]).get("__metadata__", {}) or {}
+        tensors, meta = load_st(data), _st_metadata(data)
     except FileNotFoundError:
         raise RunError(f"{path.name} is missing in {path.parent}.") from None
     except (SafetensorError, ValueError, OSError, json.JSONDecodeError, RuntimeError) as e:
@@ -111,8 +115,7 @@ def load_gradlog(path: Path) -> GradLog:
     try:
         data = path.read_bytes()
         arrays = np_load_st(data)
-        n = int.from_bytes(data[:8], "little")
-        groups = json.loads(json.loads(data[8:8 + n])["__metadata__"]["groups"])
+        groups = json.loads(_st_metadata(data)["groups"])
         return GradLog(groups, arrays["mean_abs"], arrays["l2"], arrays["loss"], arrays["lr"], arrays["epoch"])
     except FileNotFoundError:
         raise RunError(f"{path.name} is missing in {path.parent}.") from None
@@ -123,8 +126,12 @@ def load_gradlog(path: Path) -> GradLog:
 # --------------------------------------------------------------------------- the run
 @dataclass
 class Run:
+    """A run folder and its parsed config.json (a snapshot: reopen the run to see later epochs)."""
+
     path: Path
     config: dict
+    # history and gradient log as read once from disk; they belong to this config snapshot
+    _read: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -146,17 +153,20 @@ class Run:
         return s
 
     def history(self) -> list[dict]:
-        p = self.path / "history.json"
-        if not p.exists() and self.config.get("status") == "imported":
-            return []
-        rows = _read_json(p).get("epochs", [])
-        return rows[: self.config.get("epochs_done", len(rows))]
+        if "history" not in self._read:
+            p = self.path / "history.json"
+            if not p.exists() and self.config.get("status") == "imported":
+                rows = []
+            else:
+                rows = _read_json(p).get("epochs", [])
+            self._read["history"] = rows[: self.config.get("epochs_done", len(rows))]
+        return self._read["history"]
 
     def gradlog(self) -> GradLog | None:
-        p = self.path / "gradlog.safetensors"
-        if not p.exists():
-            return None
-        return load_gradlog(p).upto(self.config.get("epochs_done", 10**9))
+        if "gradlog" not in self._read:
+            p = self.path / "gradlog.safetensors"
+            self._read["gradlog"] = load_gradlog(p).upto(self.config.get("epochs_done", 10**9)) if p.exists() else None
+        return self._read["gradlog"]
 
     def load_model(self) -> ResNet:
         """The run's final weights (or its last checkpoint) in a freshly built model, eval mode."""

@@ -307,7 +307,10 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
     train_idx = stratified_subset(data.train_y, cfg.subset) if cfg.subset else torch.arange(len(data.train_y))
     tx, ty = data.train_x[train_idx].to(device), data.train_y[train_idx].to(device)
     vx, vy = data.test_x.to(device), data.test_y.to(device)
-    clean = stratified_subset(ty.cpu(), min(cfg.train_eval_size, len(ty))) if cfg.train_eval_size else None
+    clean = None  # a fixed stratified train subset for the clean (eval-mode, unaugmented) accuracy
+    if cfg.train_eval_size:
+        idx = stratified_subset(ty.cpu(), min(cfg.train_eval_size, len(ty))).to(device)
+        clean = (tx[idx], ty[idx])
     local_bs = cfg.batch_size // world
     steps_per_epoch = len(tx) // cfg.batch_size  # the last partial batch is dropped (BatchNorm needs > 1 image)
     if steps_per_epoch == 0:
@@ -382,7 +385,7 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
         test = evaluate(model, vx, vy, mean, std, cfg, data.num_classes, device, (rank, world))
         row.update(test_loss=test["loss"], test_acc=test["acc"], test_per_class=test["per_class"])
         if clean is not None:
-            tr = evaluate(model, tx[clean.to(device)], ty[clean.to(device)], mean, std, cfg, data.num_classes, device, (rank, world))
+            tr = evaluate(model, *clean, mean, std, cfg, data.num_classes, device, (rank, world))
             row.update(train_eval_loss=tr["loss"], train_eval_acc=tr["acc"])
         state.gradlog.append(meter.to_log(steps_per_epoch, epoch))
         state.history.append(row)
