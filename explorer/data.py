@@ -37,7 +37,8 @@ MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
 
 def default_cache_dir() -> Path:
     """Where decoded data sets and analysis tables are cached (env EXPLORER_CACHE)."""
-    return Path(os.environ.get("EXPLORER_CACHE", ".cache/explorer"))
+    from .settings import cache_dir
+    return cache_dir()
 
 
 class DataError(ValueError):

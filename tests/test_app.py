@@ -76,7 +76,7 @@ def test_train_form_rejects_bad_input(app, field, value, match):
     assert any(match in e.value for e in at.error), [e.value for e in at.error]
     assert not at.exception
     from explorer.jobs import list_jobs
-    from explorer.ui.settings import own_root
+    from explorer.settings import own_root
     assert list_jobs(own_root()) == []
 
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import jobs
 from explorer.runs import Run, list_runs, validate_run
-from explorer.ui import settings
+from explorer import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ..models import CIFAR_DEPTHS, ModelSpec
 from ..runs import DEFAULT_ROOT, Run, list_runs
-from . import settings
+from .. import settings
 
 FAMILY_LABELS = {"cifar": "cifar — He et al.'s CIFAR ResNet (6n+2)", "resnet": "resnet — torchvision layout, CIFAR stem"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -18,7 +18,7 @@ SOURCES = ["shipped zoo", "own runs", "both"]
 
 
 def zoo_root() -> Path:
-    return Path(os.environ.get("EXPLORER_ZOO", DEFAULT_ROOT))
+    return settings.zoo_root()
 
 
 def own_root() -> Path:

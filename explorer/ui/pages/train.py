@@ -8,7 +8,7 @@ from explorer import jobs
 from explorer.data import DataError
 from explorer.models import ModelSpec
 from explorer.train import SCHEDULES, TrainConfig
-from explorer.ui import settings
+from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP
 
