@@ -19,13 +19,13 @@ from . import __version__
 from .atomic import atomic_write_bytes, atomic_write_json
 from .data import Dataset, DataError, default_cache_dir, load_dataset, probe_set
 from .features import REDUCTIONS, extract
-from .runs import Run, RunError
+from .runs import Run, RunError, label_runs
 from . import separability as sep
 
 DEFAULT_METRICS = ["fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "mi_probe_bits", "mi_knn_bits"]
 SETTINGS = {"p": 32, "q": 10, "k_mi": 3, "folds": 5, "seed": 0}  # the metric parameters, part of the cache key
-COLUMNS = ["run_id", "model", "variant", "family", "depth", "residual", "batchnorm", "seed", "epochs_trained", "dataset",
-           "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash"]
+COLUMNS = ["run_id", "label", "condition", "condition_label", "status", "model", "variant", "family", "depth", "residual",
+           "batchnorm", "seed", "epochs_trained", "dataset", "lr", "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash"]
 
 
 class AnalysisError(ValueError):
@@ -42,11 +42,10 @@ def check_metrics(metrics: list[str]) -> list[str]:
 
 
 def _weights_hash(run: Run) -> str:
-    for name in ("weights.safetensors", "checkpoint.safetensors"):
-        p = run.path / name
-        if p.exists():
-            return hashlib.sha256(p.read_bytes()).hexdigest()[:24]
-    raise RunError(f"Run {run.id} has no weights to analyse (no finished epoch, or weights not shipped).")
+    p = run.weights_file()
+    if p is None:
+        raise RunError(f"Run {run.id} has no weights to analyse (no finished epoch, or weights not shipped).")
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:24]
 
 
 def _cache_path(key: dict) -> Path:
@@ -83,18 +82,36 @@ def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[st
 
 
 def _provenance(run: Run) -> dict:
-    s, c = run.summary(), run.config
-    return {"run_id": run.id, "model": s["model"], "variant": s["variant"], "family": s["family"], "depth": s["depth"],
-            "residual": s["residual"], "batchnorm": s["batchnorm"], "seed": s["seed"], "epochs_trained": s["epochs_done"],
-            "dataset": c.get("data", {}).get("description", ""), "test_acc": s["test_acc"]}
+    rec = run.record
+    return {"run_id": run.id, "status": run.status, "model": rec.model.name, "variant": rec.model.variant,
+            "family": rec.model.family, "depth": rec.model.depth, "residual": rec.model.residual,
+            "batchnorm": rec.model.batchnorm, "seed": rec.seed, "epochs_trained": rec.epochs_done,
+            "dataset": rec.data.description, "lr": None if rec.train is None else rec.train.lr,
+            "test_acc": None if rec.final is None else rec.final.test_acc}
 
 
 def run_mean_std(run: Run, data: Dataset):
+    """The input normalisation the run was trained (or imported) with; the data set's own statistics if none is recorded."""
     import torch
-    d = run.config.get("data", {})
-    if "mean" in d and "std" in d:
-        return torch.tensor(d["mean"]), torch.tensor(d["std"])
+    d = run.record.data
+    if d.mean is not None and d.std is not None:
+        return torch.tensor(d.mean), torch.tensor(d.std)
     return data.mean_std()
+
+
+_ROW_KEYS = {"stage": str, "dims": int, "n": int, "metric": str, "note": str}
+
+
+def _read_cache(path: Path) -> list[dict] | None:
+    """The cached rows, or None when absent, damaged or of the wrong shape (then recomputed)."""
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        ok = isinstance(rows, list) and rows and all(
+            isinstance(r, dict) and all(isinstance(r.get(k), t) for k, t in _ROW_KEYS.items())
+            and (r.get("value") is None or isinstance(r["value"], (int, float))) for r in rows)
+        return rows if ok else None
+    except (ValueError, KeyError, TypeError, OSError, RecursionError):
+        return None
 
 
 def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[str] | None = None, *,
@@ -103,7 +120,7 @@ def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[s
     metrics = check_metrics(metrics or DEFAULT_METRICS)
     if reduction not in REDUCTIONS:
         raise AnalysisError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
-    trained_on = run.config.get("data", {}).get("classes")
+    trained_on = run.record.data.classes
     if trained_on and list(trained_on) != list(data.classes):
         raise AnalysisError(f"Run {run.id} was trained on classes {', '.join(trained_on)}; the data set "
                             f"{data.name} has {', '.join(data.classes)}.")
@@ -111,18 +128,14 @@ def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[s
     folds = SETTINGS["folds"]
     if int(probe.labels.bincount().min()) < folds:
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
-    key = {"weights": _weights_hash(run), "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics),
-           "settings": SETTINGS, "version": __version__}
+    mean, std = run_mean_std(run, data)
+    key = {"weights": _weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
+           "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics), "settings": SETTINGS,
+           "version": __version__}
     cache = _cache_path(key)
-    rows = None
-    if use_cache and cache.exists():
-        try:
-            rows = json.loads(cache.read_text())["rows"]
-        except (ValueError, KeyError, OSError):
-            rows = None  # a damaged cache entry is recomputed
+    rows = _read_cache(cache) if use_cache else None
     if rows is None:
         model = run.load_model()
-        mean, std = run_mean_std(run, data)
         step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
         feats = extract(model, probe.images, mean, std, reduction=reduction, progress=step)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
@@ -131,6 +144,9 @@ def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[s
         atomic_write_json(cache, {"key": key, "rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None}
                                                        for r in rows]})
     prov = _provenance(run)
+    alone = label_runs([run.record], {run.id: run.status})
+    prov.update(label=alone.run[run.id], condition=alone.condition_of[run.id],
+                condition_label=alone.condition[alone.condition_of[run.id]])
     df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe.hash} for r in rows])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
     return df[COLUMNS]
@@ -143,7 +159,7 @@ def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str =
     loaded: dict[str, Dataset] = {}
     tables = []
     for i, run in enumerate(runs):
-        source = data if data is not None else run.config.get("data", {}).get("source") or run.config.get("data", {}).get("name")
+        source = data if data is not None else run.record.data.source or run.record.data.name
         if isinstance(source, Dataset):
             ds = source
         else:
@@ -156,7 +172,12 @@ def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str =
         tables.append(analyze_run(run, ds, reduction, metrics, use_cache=use_cache, progress=inner))
     if not tables:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat(tables, ignore_index=True)
+    df = pd.concat(tables, ignore_index=True)
+    labels = label_runs([r.record for r in runs], {r.id: r.status for r in runs})
+    df["label"] = df["run_id"].map(labels.run)
+    df["condition"] = df["run_id"].map(labels.condition_of)
+    df["condition_label"] = df["condition"].map(labels.condition)
+    return df[COLUMNS]
 
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:

@@ -11,6 +11,7 @@ An imported model becomes a run like any other (status ``imported``, no training
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -18,8 +19,7 @@ from pathlib import Path
 import torch
 
 from .models import ModelSpec, build_model
-from .runs import RunError, create_run, load_weights_into, write_weights
-from .train import TrainConfig
+from .runs import DataInfo, ImportSource, RunError, create_run, delete_run, load_weights_into, write_weights
 
 DEFAULT_MAX_BYTES = 1024 * 1024 * 1024  # 1 GiB: larger than any model here
 
@@ -89,7 +89,7 @@ def map_state_dict(tensors: dict[str, torch.Tensor], spec: ModelSpec, source: st
 
 
 def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: bytes | None = None,
-                filename: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, data_info: dict | None = None,
+                filename: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, data_info: DataInfo | None = None,
                 owner: str = ""):
     """Import a weights file (or uploaded bytes) as a new run under ``root``; returns the run."""
     filename = filename or (Path(path).name if path else "upload")
@@ -104,8 +104,13 @@ def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: b
     elif len(data) > max_bytes:
         raise ImportRefused(f"{filename} is {len(data):,} bytes, more than the {max_bytes:,} allowed.")
     state = map_state_dict(read_weights(data, filename), spec, filename)
-    info = data_info or {"name": None, "source": None, "description": "unknown (imported weights)", "classes": None}
-    run = create_run(root, spec, TrainConfig(epochs=1), info, "", status="imported",
-                     extra={"imported_from": filename, "message": f"imported from {filename}", "owner": owner})
-    write_weights(run.path / "weights.safetensors", state, spec)
+    info = data_info or DataInfo(name=None, source=None, description="unknown (imported weights)", fingerprint="",
+                                 classes=None)
+    source = ImportSource(Path(filename).name, hashlib.sha256(data).hexdigest())
+    run = create_run(root, spec, None, info, "", status="imported", owner=owner, import_source=source)
+    try:
+        write_weights(run.path / "weights.safetensors", state, spec)
+    except BaseException:
+        delete_run(root, run.id)  # never a run that says imported without its weights
+        raise
     return run

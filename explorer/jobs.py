@@ -1,12 +1,21 @@
-"""Background training jobs for the app: a queue on disk, one CLI process a job.
+"""Background training jobs for the app: a job file in, a worker process, a result file out.
 
-A job is a JSON file under ``<root>/.jobs/``; its training runs as
-``python -m explorer train ... --progress-file <job>.progress.json`` in its own process
-session, so it survives page reloads and page changes. `tick()` starts queued jobs while
-fewer than ``max_running`` are running (1 by default on CPU), and notices finished ones.
+    <runs root>/.jobs/<id>.json           the job: the whole typed request (model spec, training
+                                          config, seeds, data source, owner, absolute run root) and
+                                          its state (queued / running / finished / failed / ...)
+    <runs root>/.jobs/<id>.progress.json  the latest progress event (written by the worker)
+    <runs root>/.jobs/<id>.result.json    per seed: run id, status, reason (written by the worker)
+    <runs root>/.jobs/<id>.log            the worker's stdout and stderr, for debugging only
+
+The worker is ``python -m explorer worker <job file>`` in its own process session, so it
+survives page reloads. Submitting and scheduling hold an exclusive lock on ``.jobs/lock``, so
+two sessions (or processes) never both pass a queue limit, and a job is started by exactly
+one process.
 """
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 import secrets
@@ -14,15 +23,141 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import atomic_write_json
+from .models import ModelSpec
+from .settings import REPO_ROOT, jobs_dir
+from .train import TrainConfig
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ACTIVE = ("queued", "running")
 
 
-def jobs_dir(root: Path) -> Path:
-    return Path(root) / ".jobs"
+class JobError(ValueError):
+    """A job request that cannot be queued; the message says why."""
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    run_id: str | None  # None when it failed before a run folder existed
+    status: str  # finished | diverged | cancelled | failed
+    reason: str = ""
+
+
+@dataclass
+class Job:
+    id: str
+    spec: ModelSpec
+    train: TrainConfig  # the seed in it is the first; ``seeds`` lists them all
+    seeds: list[int]
+    data: str  # digits | cifar10 | a folder / zip path
+    root: str  # absolute run root the worker writes into
+    owner: str = ""
+    download: bool = False  # cifar10: download if missing
+    status: str = "queued"  # queued | running | finished | diverged | cancelled | failed
+    pid: int | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    cancel_requested: bool = False
+    message: str = ""
+    results: list[SeedResult] = field(default_factory=list)
+    progress: dict | None = None  # the latest progress event (not saved in the job file)
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.label}, {len(self.seeds)} seed(s), {self.train.epochs} epochs, {self.data_name}"
+
+    @property
+    def data_name(self) -> str:
+        return self.data if self.data in ("digits", "cifar10") else Path(self.data).name
+
+    def to_json(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("progress",)}
+        d.update(spec=self.spec.to_dict(), train=self.train.to_dict(), results=[dataclasses.asdict(r) for r in self.results])
+        return d
+
+    @staticmethod
+    def from_json(d: dict) -> "Job":
+        d = dict(d)
+        d["spec"] = ModelSpec.from_dict(d["spec"])
+        d["train"] = TrainConfig.from_dict(d["train"])
+        d["results"] = [SeedResult(**r) for r in d.get("results") or []]
+        known = {f.name for f in dataclasses.fields(Job)}
+        return Job(**{k: v for k, v in d.items() if k in known})
+
+
+def _dir(root: Path) -> Path:
+    return jobs_dir(Path(root).resolve())
+
+
+@contextmanager
+def queue_lock(root: Path):
+    """An exclusive lock on the job queue of ``root`` (blocks other sessions and processes)."""
+    d = _dir(root)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def job_file(root: Path, job_id: str) -> Path:
+    return _dir(root) / f"{job_id}.json"
+
+
+def _save(job: Job) -> None:
+    atomic_write_json(job_file(Path(job.root), job.id), job.to_json())
+
+
+def _read_json(p: Path) -> dict | None:
+    try:
+        if p.stat().st_size > 1024 * 1024:
+            return None
+        obj = json.loads(p.read_text())
+        return obj if isinstance(obj, dict) else None
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def list_jobs(root: Path) -> list[Job]:
+    d = _dir(root)
+    out = []
+    if not d.is_dir():
+        return out
+    for p in sorted(d.glob("*.json")):
+        if p.name.endswith((".progress.json", ".result.json")):
+            continue
+        raw = _read_json(p)
+        try:
+            job = Job.from_json(raw)
+        except (TypeError, ValueError, KeyError):
+            continue  # not a job file of this version
+        job.progress = _read_json(d / f"{job.id}.progress.json")
+        out.append(job)
+    return out
+
+
+def submit(root: Path, spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data: str, *, owner: str = "",
+           download: bool = False, max_active: int | None = None) -> Job:
+    """Queue a training job; with ``max_active`` the queue limit is checked under the queue lock."""
+    cfg.validate()
+    for s in seeds:
+        dataclasses.replace(cfg, seed=s).validate()
+    root = Path(root).resolve()
+    with queue_lock(root):
+        active = [j for j in list_jobs(root) if j.status in ACTIVE]
+        if max_active is not None and len(active) >= max_active:
+            raise JobError(f"The training queue is full ({len(active)} jobs); wait for one to finish.")
+        jid = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        job = Job(jid, spec, dataclasses.replace(cfg, seed=seeds[0]), list(seeds), data, str(root), owner, download)
+        _save(job)
+    return job
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -41,97 +176,67 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-def submit(root: Path, args: list[str], label: str, owner: str = "") -> dict:
-    """Queue a training job; ``args`` are `explorer train` arguments (without --root)."""
-    d = jobs_dir(root)
-    d.mkdir(parents=True, exist_ok=True)
-    jid = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    job = {"id": jid, "label": label, "args": list(map(str, args)), "status": "queued", "pid": None,
-           "created": time.time(), "owner": owner, "root": str(root)}
-    atomic_write_json(d / f"{jid}.json", job)
-    return job
-
-
-def list_jobs(root: Path) -> list[dict]:
-    d = jobs_dir(root)
-    out = []
-    if d.is_dir():
-        for p in sorted(d.glob("*.json")):
-            if p.name.endswith(".progress.json"):
-                continue
-            try:
-                job = json.loads(p.read_text())
-            except (ValueError, OSError):
-                continue
-            prog = d / f"{job['id']}.progress.json"
-            try:
-                job["progress"] = json.loads(prog.read_text()) if prog.exists() else None
-            except (ValueError, OSError):
-                job["progress"] = None
-            out.append(job)
-    return out
-
-
-def _save(root: Path, job: dict) -> None:
-    atomic_write_json(jobs_dir(root) / f"{job['id']}.json", {k: v for k, v in job.items() if k != "progress"})
-
-
-def _start(root: Path, job: dict) -> None:
-    d = jobs_dir(root)
-    log = open(d / f"{job['id']}.log", "ab")
-    cmd = [sys.executable, "-m", "explorer", "train", *job["args"], "--root", str(root), "--no-progress",
-           "--progress-file", str(d / f"{job['id']}.progress.json")]
-    env = {**os.environ, "EXPLORER_OWNER": job.get("owner", "")}
-    proc = subprocess.Popen(cmd, cwd=ROOT_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+def _start(job: Job) -> None:
+    d = _dir(Path(job.root))
+    log = open(d / f"{job.id}.log", "ab")
+    cmd = [sys.executable, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id))]
+    env = {**os.environ, "EXPLORER_OWNER": job.owner}
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
-    job.update(status="running", pid=proc.pid, started=time.time())
-    _save(root, job)
+    log.close()
+    job.status, job.pid, job.started = "running", proc.pid, time.time()
+    _save(job)
 
 
-def _log_tail(root: Path, job: dict, lines: int = 3) -> str:
-    p = jobs_dir(root) / f"{job['id']}.log"
+def _conclude(job: Job) -> None:
+    """A running job whose worker has exited: its state from the result file."""
+    raw = _read_json(_dir(Path(job.root)) / f"{job.id}.result.json") or {}
     try:
-        text = p.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " ".join(text[-lines:])[-400:]
+        job.results = [SeedResult(**r) for r in raw.get("results", [])]
+    except TypeError:
+        job.results = []
+    statuses = [r.status for r in job.results]
+    if job.cancel_requested or "cancelled" in statuses:
+        job.status = "cancelled"
+    elif len(statuses) < len(job.seeds) or "failed" in statuses:
+        job.status = "failed"
+        reasons = [f"seed {r.seed}: {r.reason}" for r in job.results if r.status == "failed" and r.reason]
+        job.message = "; ".join(reasons) or raw.get("error") or "the training process ended before reporting a result."
+    elif "diverged" in statuses:
+        job.status = "diverged"
+        job.message = "; ".join(f"seed {r.seed}: {r.reason}" for r in job.results if r.status == "diverged")
+    else:
+        job.status = "finished"
+    job.ended = time.time()
+    _save(job)
 
 
-def tick(root: Path, max_running: int = 1) -> list[dict]:
-    """Update finished jobs, start queued ones up to ``max_running``; returns the jobs."""
-    jobs = list_jobs(root)
-    for job in jobs:
-        if job["status"] == "running" and not _pid_alive(job.get("pid")):
-            tail = _log_tail(root, job)
-            prog = job.get("progress") or {}
-            if job.get("cancel_requested"):
-                job["status"] = "cancelled"
-            elif "error:" in tail:
-                job["status"], job["message"] = "failed", tail[tail.rfind("error:"):]
-            elif prog.get("done"):
-                job["status"] = prog.get("status", "finished")
-            else:
-                job["status"], job["message"] = "failed", tail or "the training process ended unexpectedly"
-            job["ended"] = time.time()
-            _save(root, job)
-    running = sum(j["status"] == "running" for j in jobs)
-    for job in jobs:
-        if job["status"] == "queued" and running < max_running:
-            _start(root, job)
-            running += 1
+def tick(root: Path, max_running: int = 1) -> list[Job]:
+    """Conclude jobs whose worker exited, start queued ones up to ``max_running``; returns the jobs."""
+    with queue_lock(root):
+        jobs = list_jobs(root)
+        for job in jobs:
+            if job.status == "running" and not _pid_alive(job.pid):
+                _conclude(job)
+        running = sum(j.status == "running" for j in jobs)
+        for job in jobs:
+            if job.status == "queued" and running < max_running:
+                _start(job)
+                running += 1
     return jobs
 
 
 def cancel(root: Path, job_id: str) -> None:
-    for job in list_jobs(root):
-        if job["id"] != job_id:
-            continue
-        if job["status"] == "queued":
-            job["status"] = "cancelled"
-        elif job["status"] == "running":
-            job["cancel_requested"] = True
-            try:
-                os.kill(job["pid"], signal.SIGTERM)  # the trainer stops after the current step
-            except ProcessLookupError:
-                pass
-        _save(root, job)
+    with queue_lock(root):
+        for job in list_jobs(root):
+            if job.id != job_id:
+                continue
+            if job.status == "queued":
+                job.status, job.ended = "cancelled", time.time()
+            elif job.status == "running":
+                job.cancel_requested = True
+                try:
+                    os.killpg(job.pid, signal.SIGTERM)  # the trainer stops after the current step
+                except (ProcessLookupError, PermissionError, TypeError):
+                    pass
+            _save(job)

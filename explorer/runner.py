@@ -1,13 +1,16 @@
 """Start or resume a run: data set + spec + config -> a run folder that is trained to the end.
 
 The glue between `train.train` (which knows nothing of files) and the run store. Used by the
-CLI, and therefore by the app's background jobs and by torchrun.
+CLI, and therefore by the app's background jobs and by torchrun. Nothing is created in the
+run store before the spec, the data and the config have been checked and the model built.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -16,16 +19,24 @@ import torch
 from .atomic import atomic_write_json
 from .data import Dataset, load_dataset, probe_set
 from .models import ModelSpec, build_model
-from .runs import (Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock, save_epoch,
-                   update_config)
-from .train import TrainConfig, stratified_subset, train
+from .runs import (DataInfo, Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock,
+                   save_epoch, update_record)
+from .settings import owner as env_owner
+from .train import TrainConfig, resolve_device, stratified_subset, train
 
 
-def data_info(data: Dataset, source: str) -> dict:
+@dataclass(frozen=True)
+class TrainResult:
+    status: str  # finished | diverged | cancelled
+    epoch: int  # epochs done
+    message: str = ""
+
+
+def data_info(data: Dataset, source: str) -> DataInfo:
     mean, std = data.mean_std()
-    return {"name": data.name, "source": source, "description": data.description, "fingerprint": data.fingerprint,
-            "classes": data.classes, "n_train": int(len(data.train_y)), "n_test": int(len(data.test_y)),
-            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std]}
+    return DataInfo(name=data.name, source=source, description=data.description, fingerprint=data.fingerprint,
+                    classes=tuple(data.classes), n_train=int(len(data.train_y)), n_test=int(len(data.test_y)),
+                    mean=tuple(round(float(v), 6) for v in mean), std=tuple(round(float(v), 6) for v in std))
 
 
 def dist_rank() -> int:
@@ -66,66 +77,74 @@ def _progress_writer(run: Run | None, extra: Callable[[dict], None] | None):
     return on_progress
 
 
-def execute(run: Run | None, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *, resume_from: Path | None = None,
-            on_progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train ``run`` (None on ranks other than 0) to the end; returns the final status dict.
+def initial_model(spec: ModelSpec, seed: int):
+    """The run's initial weights, bit for bit: the global RNG seeded with the run's seed, then built."""
+    torch.manual_seed(seed)
+    return build_model(spec)
 
-    A failure inside training marks the run ``failed`` with the reason; nothing escapes.
+
+def execute(run: Run | None, model, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *, resume_from: Run | None = None,
+            on_progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train ``run`` (None on ranks other than 0) to the end.
+
+    A failure inside training marks the run ``failed`` with the reason, then propagates.
     """
     # every torchrun rank reads the same checkpoint; only rank 0 (run is not None) writes
-    start = load_resume_state(Run(Path(resume_from), {"model": spec.to_dict()})) if resume_from else None
-    torch.manual_seed(cfg.seed)  # initialisation
-    model = build_model(spec)
+    start = load_resume_state(resume_from) if resume_from is not None else None
     if run is not None:
         acquire_lock(run.path)
         for tmp in run.path.glob(".*.tmp"):  # left by a writer killed mid-write; never read
             tmp.unlink(missing_ok=True)
-        device = str(_device_name(cfg))
-        devices = list(dict.fromkeys([*run.config.get("devices", []), *([run.config["device"]] if run.config.get("device") else []), device]))
-        update_config(run, status="running", message="", device=device, devices=devices)  # devices: every one it ran on
+        dev = resolve_device(cfg.device)
+        device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+        prov = run.record.provenance
+        devices = tuple(dict.fromkeys([*prov.devices, device]))  # every device it ran on, in order
+        update_record(run, status="running", reason="", provenance=dataclasses.replace(prov, devices=devices))
     try:
         state = train(model, data, cfg, start=start,
-                      on_epoch=(lambda s: save_epoch(run, s, spec)) if run is not None else None,
+                      on_epoch=(lambda s: save_epoch(run, s)) if run is not None else None,
                       on_progress=_progress_writer(run, on_progress), should_stop=should_stop)
-        if run is not None and run.config.get("status") != state.status:  # stopped inside an epoch
-            update_config(run, status=state.status, message=state.message, diverged=state.diverged_at)
-        return {"status": state.status, "epoch": state.epoch, "message": state.message}
-    except Exception as e:  # recorded on the run, reported as one line by the caller
+        if run is not None and run.record.status != state.status:  # stopped inside an epoch
+            update_record(run, status=state.status, reason=state.message)
+        return TrainResult(state.status, state.epoch, state.message)
+    except BaseException as e:  # recorded on the run, reported as one line by the caller
         if run is not None:
-            update_config(run, status="failed", message=f"{type(e).__name__}: {e}"[:500],
-                          traceback=traceback.format_exc()[-2000:])
+            e.run_id = run.id  # the job worker reports which run failed
+            reason = "stopped by an interrupt" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"[:500]
+            status = "cancelled" if isinstance(e, KeyboardInterrupt) else "failed"
+            update_record(run, status=status, reason=reason, provenance=dataclasses.replace(
+                run.record.provenance, traceback=None if status == "cancelled" else traceback.format_exc()[-2000:]))
         raise
     finally:
         if run is not None:
             release_lock(run.path)
 
 
-def _device_name(cfg: TrainConfig) -> str:
-    from .train import resolve_device
-    dev = resolve_device(cfg.device)
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-
-
 def start_run(spec: ModelSpec, cfg: TrainConfig, source: str, root: Path, *, data: Dataset | None = None,
-              run_id: str | None = None, **kw) -> tuple[Run | None, dict]:
+              run_id: str | None = None, owner: str | None = None, **kw) -> tuple[Run | None, TrainResult]:
+    """Check everything, build the model, then create the run folder and train it."""
     cfg.validate()
     data = data or load_dataset(source)
     check_fits(data, spec, cfg)
+    model = initial_model(spec, cfg.seed)  # a spec that cannot be built fails here, before any folder exists
+    probe_hash = probe_set(data).hash
     run = None
     if dist_rank() == 0:
-        owner = os.environ.get("EXPLORER_OWNER", "")  # the app session that queued it (deploy mode)
-        run = create_run(root, spec, cfg, data_info(data, source), probe_set(data).hash, run_id=run_id,
-                         extra={"owner": owner} if owner else None)
-    return run, execute(run, spec, cfg, data, **kw)
+        run = create_run(root, spec, cfg, data_info(data, source), probe_hash, run_id=run_id,
+                         owner=env_owner() if owner is None else owner)
+    return run, execute(run, model, spec, cfg, data, **kw)
 
 
-def resume_run(root: Path, run_id: str, *, data: Dataset | None = None, **kw) -> tuple[Run, dict]:
+def resume_run(root: Path, run_id: str, *, data: Dataset | None = None, **kw) -> tuple[Run, TrainResult]:
     run = open_run(root, run_id)
-    if run.config.get("status") == "finished":
+    rec = run.record
+    if rec.train is None:
+        raise RunError(f"Run {run_id} holds imported weights; there is no training to resume.")
+    if rec.status == "finished":
         raise RunError(f"Run {run_id} is already finished.")
-    spec, cfg = run.spec, run.train_config
-    source = run.config["data"].get("source", run.config["data"]["name"])
+    source = rec.data.source or rec.data.name
     data = data or load_dataset(source)
-    if data.fingerprint != run.config["data"]["fingerprint"]:
+    if data.fingerprint != rec.data.fingerprint:
         raise RunError(f"The data set at {source} is not the one run {run_id} was trained on (fingerprint differs).")
-    return run, execute(run if dist_rank() == 0 else None, spec, cfg, data, resume_from=run.path, **kw)
+    model = initial_model(rec.model, rec.train.seed)
+    return run, execute(run if dist_rank() == 0 else None, model, rec.model, rec.train, data, resume_from=run, **kw)

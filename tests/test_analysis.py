@@ -41,7 +41,7 @@ def test_extract_shapes_and_eval_mode():
 
 def test_table_has_every_row_and_column_and_is_cached(digits_runs, monkeypatch, tmp_path):
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
-    runs = list_runs(digits_runs)[:2]
+    runs = list_runs(digits_runs).runs[:2]
     t0 = time.perf_counter()
     df = analyze(runs, reduction="gap")
     cold = time.perf_counter() - t0
@@ -57,7 +57,7 @@ def test_table_has_every_row_and_column_and_is_cached(digits_runs, monkeypatch, 
 
 
 def test_cli_csv_round_trips(digits_runs, tmp_path):
-    ids = [r.id for r in list_runs(digits_runs)]
+    ids = [r.id for r in list_runs(digits_runs).runs]
     out = tmp_path / "table.csv"
     r = cli("analyze", *ids, "--root", digits_runs, "--metrics", "fisher_trace_ratio", "lda_accuracy", "--csv", out,
             "--no-progress")
@@ -73,7 +73,7 @@ def test_cli_csv_round_trips(digits_runs, tmp_path):
     (["{run}", "--data", "{missing}"], "No such data"),
 ])
 def test_cli_bad_input_leaves_no_csv(digits_runs, tmp_path, args, match):
-    run = list_runs(digits_runs)[0].id
+    run = list_runs(digits_runs).runs[0].id
     out = tmp_path / "t.csv"
     args = [a.format(run=run, missing=tmp_path / "none") for a in args]
     r = cli("analyze", *args, "--root", digits_runs, "--csv", out, "--no-progress")
@@ -86,4 +86,4 @@ def test_wrong_classes_refused(digits_runs, tmp_path):
     ds = load_digits()
     other = Dataset("x", "x", ds.train_x, ds.train_y, ds.test_x, ds.test_y, [f"c{i}" for i in range(10)], "f")
     with pytest.raises(AnalysisError, match="was trained on classes"):
-        analyze_run(list_runs(digits_runs)[0], other)
+        analyze_run(list_runs(digits_runs).runs[0], other)

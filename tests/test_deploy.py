@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import jobs
-from explorer.runs import Run, list_runs, validate_run
+from explorer.runs import list_runs, validate_run
 from explorer import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,20 +56,22 @@ def test_deploy_refuses_paths_outside_roots(deployed):
 
 def test_deploy_queue_limit(deployed):
     # a job that is running (its pid is this test process, which is alive) fills the queue of 1
-    job = jobs.submit(deployed, ["--model", "resnet8"], "someone else's job", owner="other")
-    job.update(status="running", pid=os.getpid())
-    jobs._save(deployed, job)
+    from explorer.models import parse_model_name
+    from explorer.train import TrainConfig
+    job = jobs.submit(deployed, parse_model_name("resnet8"), TrainConfig(epochs=1), [0], "digits", owner="other")
+    job.status, job.pid = "running", os.getpid()
+    jobs._save(job)
     at = _train_page()
     at.radio(key="tr_data").set_value("digits (offline, tiny)")
     at.button[0].click().run()
     assert any("queue is full" in e.value for e in at.error), [e.value for e in at.error]
     assert len(jobs.list_jobs(deployed)) == 1
-    assert not any(b.key == f"cancel_{job['id']}" for b in at.button), "a session may not cancel another's job"
+    assert not any(b.key == f"cancel_{job.id}" for b in at.button), "a session may not cancel another's job"
 
 
 def test_deploy_hides_deleting_runs_of_others(deployed, digits_runs):
     import shutil
-    run = next(r for r in list_runs(digits_runs) if isinstance(r, Run))
+    run = list_runs(digits_runs).runs[0]
     shutil.copytree(run.path, deployed / run.id)  # a run this session did not create
     at = _train_page()
     assert not any(b.key == "del_go" for b in at.button)
@@ -78,7 +80,7 @@ def test_deploy_hides_deleting_runs_of_others(deployed, digits_runs):
 def test_two_users_train_and_analyse_at_once(digits_runs, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EXPLORER_CACHE": str(tmp_path / "shared-cache")}
     root = tmp_path / "runs"
-    ids = [r.id for r in list_runs(digits_runs)]
+    ids = [r.id for r in list_runs(digits_runs).runs]
     train = ["train", "--model", "resnet8", "--data", "digits", "--epochs", "1", "--batch-size", "64", "--no-progress",
              "--root", str(root)]
     cmds = [train, train] + [["analyze", *ids, "--root", str(digits_runs), "--csv", str(tmp_path / f"t{i}.csv"),
@@ -88,7 +90,7 @@ def test_two_users_train_and_analyse_at_once(digits_runs, tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
-    runs = list_runs(root)
+    runs = list_runs(root).runs
     assert len(runs) == 2 and len({r.id for r in runs}) == 2
     for r in runs:
         validate_run(r)

@@ -48,18 +48,17 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref")
     r = _run([*TRAIN, "--root", root], root / "cache")
     assert r.returncode == 0, r.stderr
-    (run,) = list_runs(root)
+    (run,) = list_runs(root).runs
     return run.load_model().state_dict()
 
 
 def _assert_consistent(root: Path):
     """Every run is finished, resumable (interrupted, with 0..n finished epochs) or broken with a reason,
     and every file a valid run points at reads back."""
-    for item in list_runs(root):
-        if not isinstance(item, Run):
-            path, reason = item
-            assert reason, path
-            continue
+    listing = list_runs(root)
+    for b in listing.broken:
+        assert b.reason, b.path
+    for item in listing.runs:
         validate_run(item)  # raises on any truncated or inconsistent file
         assert item.status in ("finished", "interrupted"), item.status
 
@@ -70,7 +69,8 @@ def test_training_killed_at_a_random_moment(trial, tmp_path, reference):
     root = tmp_path / "runs"
     _kill_after([*TRAIN, "--root", root], rng.uniform(1.0, 9.0), tmp_path / "cache")
     _assert_consistent(root)
-    items = list_runs(root)
+    listing = list_runs(root)
+    items = [*listing.runs, *listing.broken]
     if not items:  # killed before the run folder existed: nothing to resume, nothing half-written
         assert not root.exists() or not any(p for p in root.iterdir() if not p.name.startswith("."))
         return
@@ -90,7 +90,7 @@ def test_training_killed_at_a_random_moment(trial, tmp_path, reference):
 
 
 def test_analysis_writer_killed_at_random_moments(digits_runs, tmp_path):
-    ids = [r.id for r in list_runs(digits_runs)]
+    ids = [r.id for r in list_runs(digits_runs).runs]
     cache = tmp_path / "cache"
     ref_csv = tmp_path / "ref.csv"
     r = _run(["analyze", *ids, "--root", digits_runs, "--csv", ref_csv, "--no-progress"], tmp_path / "refcache")

@@ -15,6 +15,7 @@ from conftest import count_case
 from explorer import cli
 from explorer.data import DataError, load_folder
 from explorer.runs import Run, RunError, list_runs, open_run, validate_run
+from explorer.tables import runs_table
 from explorer.separability import METRICS, score
 from helpers import png_bytes
 
@@ -45,7 +46,7 @@ def test_cli_train_arguments(flags, bare, tmp_path_factory, capsys, monkeypatch)
         argv += [k, vals[i % len(vals)]]
     started = []
     import explorer.runner as runner
-    monkeypatch.setattr(runner, "start_run", lambda *a, **k: (started.append(a), (None, {"status": "finished", "epoch": 0}))[1])
+    monkeypatch.setattr(runner, "start_run", lambda *a, **k: (started.append(a), (None, runner.TrainResult("finished", 0)))[1])
     try:
         rc = cli.main(argv)
     except SystemExit as e:  # argparse: unknown flag or a value of the wrong type
@@ -60,7 +61,7 @@ def test_cli_train_arguments(flags, bare, tmp_path_factory, capsys, monkeypatch)
 # ----------------------------------------------------------------------------- run config files
 @pytest.fixture(scope="module")
 def one_run(digits_runs):
-    return next(r for r in list_runs(digits_runs) if isinstance(r, Run))
+    return list_runs(digits_runs).runs[0]
 
 
 JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False), st.text(max_size=8),
@@ -86,12 +87,13 @@ def test_run_config_files(one_run, tmp_path_factory, drop, retype, nested, extra
         cfg["model"].update(nested)
     cfg.update({k: v for k, v in extra.items() if k not in ("id",)})
     (dst / "config.json").write_text(json.dumps(cfg))
-    (item,) = list_runs(root)  # never raises
+    listing = list_runs(root)  # never raises
+    (item,) = [*listing.runs, *listing.broken]
     if isinstance(item, Run):
         validate_run(item)
-        item.summary()
+        runs_table([item])
     else:
-        assert isinstance(item[1], str) and item[1]
+        assert isinstance(item.reason, str) and item.reason
     try:
         open_run(root, one_run.id, validate=True).load_model()
     except RunError as e:

@@ -88,7 +88,7 @@ def test_pickle_payload_refused_and_never_runs(tmp_path):
     with pytest.raises(ImportRefused):
         import_file(raw, parse_model_name("resnet20"), tmp_path / "runs")
     assert not marker.exists()
-    assert not list_runs(tmp_path / "runs")  # nothing half-made
+    assert not list_runs(tmp_path / "runs").runs  # nothing half-made
 
 
 def test_oversized_refused_before_reading(tmp_path, monkeypatch):

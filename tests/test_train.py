@@ -12,7 +12,7 @@ import torch
 
 from explorer.data import load_digits
 from explorer.models import build_model, parse_model_name
-from explorer.runs import list_runs, open_run, summaries, validate_run
+from explorer.runs import list_runs, open_run, validate_run
 from explorer.runner import start_run
 from explorer.train import ConfigError, TrainConfig, lr_at, stratified_subset, train
 
@@ -67,9 +67,9 @@ def test_same_seed_same_result(digits):
 def test_divergence_is_caught_and_recorded(digits, tmp_path):
     spec = parse_model_name("resnet8", residual=False, batchnorm=False)
     run, result = start_run(spec, TrainConfig(epochs=2, batch_size=32, lr=1e6, augment=False), "digits", tmp_path, data=digits)
-    assert result["status"] == "diverged"
-    assert run.config["status"] == "diverged" and run.config["diverged"]["epoch"] == 1
-    assert run.config["diverged"]["step"] >= 1 and "non-finite" in run.config["message"]
+    assert result.status == "diverged"
+    assert run.record.status == "diverged" and run.record.diverged[0] == 1
+    assert run.record.diverged[1] >= 1 and "non-finite" in run.record.reason
     assert open_run(tmp_path, run.id).status == "diverged"
 
 
@@ -147,11 +147,11 @@ def test_kill_and_resume_gives_the_same_weights(tmp_path):
     assert _wait_for(epoch_1_saved), "training never finished epoch 1"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    (run,) = list_runs(root)
-    assert run.status == "interrupted" and 1 <= run.config["epochs_done"] < 3
+    (run,) = list_runs(root).runs
+    assert run.status == "interrupted" and 1 <= run.record.epochs_done < 3
     r = cli("train", "--resume", run.id, "--root", root, "--no-progress")
     assert r.returncode == 0, r.stderr
-    resumed, (reference,) = open_run(root, run.id, validate=True), list_runs(tmp_path / "ref")
+    resumed, (reference,) = open_run(root, run.id, validate=True), list_runs(tmp_path / "ref").runs
     assert resumed.status == "finished" and len(resumed.history()) == 3
     a, b = weights_of(resumed), weights_of(reference)
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the uninterrupted one"
@@ -168,7 +168,7 @@ def test_concurrent_runs_do_not_overwrite_each_other(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
         assert p.wait() == 0, p.stderr.read()
-    runs = list_runs(tmp_path)
+    runs = list_runs(tmp_path).runs
     assert len(runs) == 2 and runs[0].id != runs[1].id
     for run in runs:
         validate_run(run)
@@ -185,13 +185,15 @@ def test_broken_runs_are_listed_with_a_reason(tmp_path, digits):
         import shutil
         shutil.copytree(tmp_path / good, tmp_path / name)
         damage(tmp_path / name)
-    rows = {r["run_id"]: r for r in summaries(tmp_path)}
-    assert rows[good]["status"] == "finished"
+    listing = list_runs(tmp_path)
+    assert [r.id for r in listing.runs] == [good] and listing.runs[0].status == "finished"
+    reasons = {b.id: b.reason for b in listing.broken}
     for name, word in [("bad-json", "not valid JSON"), ("no-weights", "missing"), ("torn-weights", "not a valid safetensors"),
                        ("bad-spec", "6n+2")]:
-        assert rows[name]["status"] == "broken" and word in rows[name]["reason"], rows[name]
+        assert word in reasons[name], reasons
     r = cli("runs", "--root", tmp_path, "--json")
-    assert r.returncode == 0 and len(json.loads(r.stdout)) == 5
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and len(out["runs"]) == 1 and len(out["broken"]) == 4
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
@@ -202,7 +204,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
                         "--root", str(tmp_path)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    (run,) = list_runs(tmp_path)  # only rank 0 wrote
+    (run,) = list_runs(tmp_path).runs  # only rank 0 wrote
     validate_run(run)
     h = run.history()
     assert run.status == "finished" and len(h) == 2
@@ -214,6 +216,6 @@ def test_delete_run(tmp_path, digits):
     from explorer.runs import RunError, delete_run
     run, _ = start_run(parse_model_name("resnet8"), TrainConfig(epochs=1, **FAST), "digits", tmp_path, data=digits)
     delete_run(tmp_path, run.id)
-    assert list_runs(tmp_path) == [] and not any(tmp_path.iterdir())
+    assert list_runs(tmp_path).runs == [] and not any(tmp_path.iterdir())
     with pytest.raises(RunError, match="No run"):
         delete_run(tmp_path, run.id)

@@ -3,41 +3,41 @@ from pathlib import Path
 
 import pytest
 
-from explorer.runs import Run, list_runs, validate_run
+from explorer.runs import list_runs, validate_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "checkpoints"
 
 
 def zoo_runs():
-    return list_runs(ZOO)
+    return list_runs(ZOO).runs
 
 
 def test_every_zoo_run_is_valid():
-    items = zoo_runs()
+    listing = list_runs(ZOO)
+    items = listing.runs
     assert items, "no runs in checkpoints/"
-    broken = [i for i in items if not isinstance(i, Run)]
-    assert not broken, broken
+    assert not listing.broken, listing.broken
     for run in items:
         validate_run(run)
         assert run.status in ("finished", "diverged"), (run.id, run.status)
-        assert run.config["data"]["description"] == "CIFAR-10 (JPEG copy)"
-        assert len(run.history()) == run.config["epochs_done"] == run.train_config.epochs
+        assert run.record.data.description == "CIFAR-10 (JPEG copy)"
+        assert len(run.history()) == run.record.epochs_done == run.train_config.epochs
         log = run.gradlog()
-        assert log is not None and log.mean_abs.shape[0] == run.config["epochs_done"] * (50000 // 128)
+        assert log is not None and log.mean_abs.shape[0] == run.record.epochs_done * (50000 // 128)
 
 
 def test_required_zoo_is_present():
-    names = {(r.config["model_name"], r.config["train"]["lr"]) for r in zoo_runs()}
+    names = {(r.spec.name, r.train_config.lr) for r in zoo_runs()}
     for name in ["resnet20", "resnet20-nores", "resnet56", "resnet56-nores", "resnet20-nobn", "resnet20-nores-nobn"]:
         assert any(n == name for n, _ in names), name
-    best20 = max(r.config["final"]["test_acc"] for r in zoo_runs() if r.config["model_name"] == "resnet20")
+    best20 = max(r.record.final.test_acc for r in zoo_runs() if r.spec.name == "resnet20")
     assert best20 >= 0.85
 
 
 def test_small_zoo_models_load_and_predict():
     import torch
-    run = next(r for r in zoo_runs() if r.config["model_name"] == "resnet20")
+    run = next(r for r in zoo_runs() if r.spec.name == "resnet20")
     model = run.load_model()
     with torch.no_grad():
         assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

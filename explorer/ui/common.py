@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ..models import CIFAR_DEPTHS, ModelSpec
-from ..runs import DEFAULT_ROOT, Run, list_runs
 from .. import settings
+from ..models import CIFAR_DEPTHS, ModelSpec
+from ..runs import BrokenRun, Run, label_runs, list_runs
 
 FAMILY_LABELS = {"cifar": "cifar — He et al.'s CIFAR ResNet (6n+2)", "resnet": "resnet — torchvision layout, CIFAR stem"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -54,17 +54,12 @@ def _signature(root: Path) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _cached_list(root: str, sig: tuple) -> tuple[list[Run], list[tuple[str, str]]]:
-    runs, broken = [], []
-    for item in list_runs(Path(root)):
-        if isinstance(item, Run):
-            runs.append(item)
-        else:
-            broken.append((str(item[0]), item[1]))
-    return runs, broken
+def _cached_list(root: str, sig: tuple) -> tuple[list[Run], list[BrokenRun]]:
+    listing = list_runs(Path(root))
+    return listing.runs, listing.broken
 
 
-def load_runs(source: str) -> tuple[list[Run], list[tuple[str, str]]]:
+def load_runs(source: str) -> tuple[list[Run], list[BrokenRun]]:
     roots = {"shipped zoo": [zoo_root()], "own runs": [own_root()], "both": [zoo_root(), own_root()]}[source]
     runs, broken = [], []
     for root in dict.fromkeys(roots):
@@ -75,7 +70,7 @@ def load_runs(source: str) -> tuple[list[Run], list[tuple[str, str]]]:
 
 
 def analysable(runs: list[Run]) -> list[Run]:
-    return [r for r in runs if (r.path / "weights.safetensors").exists() or (r.path / "checkpoint.safetensors").exists()]
+    return [r for r in runs if r.weights_file() is not None]
 
 
 def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | None = None) -> tuple[str, int, bool, bool]:
@@ -84,8 +79,8 @@ def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | N
     fams = list(FAMILY_LABELS)
     family = st.selectbox("Family", fams, index=fams.index(d.get("family", "cifar")), format_func=FAMILY_LABELS.get,
                           key=f"{prefix}_family")
-    present = {r.config.get("model", {}).get("depth") for r in runs or [] if r.config.get("model", {}).get("family") == family}
-    depths = sorted(set(DEPTHS[family]) | {x for x in present if isinstance(x, int)})
+    present = {r.spec.depth for r in runs or [] if r.spec.family == family}
+    depths = sorted(set(DEPTHS[family]) | present)
     depth_default = d.get("depth") if d.get("depth") in depths else depths[0]
     depth = st.select_slider("Depth", options=depths, value=depth_default, key=f"{prefix}_depth_{family}")
     residual = st.toggle("Residual connections", value=d.get("residual", True), key=f"{prefix}_residual")
@@ -110,13 +105,14 @@ def sidebar() -> list[Run]:
             family, depth, residual, batchnorm = model_widgets("pick", runs=runs)
             compare = st.toggle("Compare all four residual × BatchNorm variants", key="compare4")
             spec = ModelSpec(family, depth, residual, batchnorm)
-            matching = [r for r in runs if r.config.get("model", {}).get("family") == family
-                        and r.config.get("model", {}).get("depth") == depth
-                        and (compare or (r.config["model"].get("residual") == residual
-                                         and r.config["model"].get("batchnorm") == batchnorm))]
-            seeds = sorted({r.summary()["seed"] for r in matching if r.summary()["seed"] is not None})
-            chosen = st.multiselect("Seeds", seeds, default=seeds, key=f"seeds_{family}_{depth}_{residual}_{batchnorm}_{compare}")
-            selected = [r for r in matching if r.summary()["seed"] in chosen]
+            matching = [r for r in runs if r.spec.family == family and r.spec.depth == depth
+                        and (compare or (r.spec.residual == residual and r.spec.batchnorm == batchnorm))]
+            labels = label_runs([r.record for r in matching], {r.id: r.status for r in matching}).run
+            finished = [labels[r.id] for r in matching if r.status in ("finished", "imported")]
+            chosen = st.multiselect("Runs (each named by what sets it apart; finished runs preselected)",
+                                    [labels[r.id] for r in matching], default=finished,
+                                    key=f"runs_{family}_{depth}_{residual}_{batchnorm}_{compare}_{len(matching)}")
+            selected = [r for r in matching if labels[r.id] in chosen]
             if not matching:
                 what = f"{family} depth {depth}" if compare else spec.label
                 st.info(f"No run of {what} in {source}. Train it on the Train page.")
@@ -125,13 +121,14 @@ def sidebar() -> list[Run]:
                                                          "batchnorm": batchnorm}
                     st.switch_page(PAGES["train"])
         else:
-            labels = {f"{r.summary()['model']} ({r.summary()['variant']}) s{r.summary()['seed']} · {r.id}": r for r in runs}
-            names = st.multiselect("Runs", list(labels), key="pick_runs")
-            selected = [labels[n] for n in names]
+            names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
+            by_label = {names[r.id]: r for r in runs}
+            picked = st.multiselect("Runs", list(by_label), key="pick_runs")
+            selected = [by_label[n] for n in picked]
         if broken:
-            with st.expander(f"{len(broken)} broken run(s)"):
-                for path, reason in broken:
-                    st.caption(f"{Path(path).name}: {reason}")
+            with st.expander(f"{len(broken)} broken run(s), skipped"):
+                for b in broken:
+                    st.caption(f"{b.id}: {b.reason}")
         st.caption(f"{len(selected)} run(s) selected of {len(runs)}.")
     st.session_state["selected_ids"] = [r.id for r in selected]
     return selected

@@ -1,6 +1,8 @@
 import streamlit as st
 
-from explorer.charts import curves_chart, gap_chart, generalisation_gap, history_table, per_class_table, run_label
+from explorer.charts import curves_chart, gap_chart
+from explorer.runs import label_runs
+from explorer.tables import generalisation_gap, history_table, per_class_table
 from explorer.ui.common import csv_button, guarded, need_runs
 
 
@@ -15,19 +17,23 @@ def render():
     hist = history_table(runs)
     c1, c2, c3 = st.columns(3)
     value = c1.radio("Show", ["accuracy", "loss"], horizontal=True, key="cv_value")
-    agg = c2.radio("Seeds", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="cv_agg")
+    agg = c2.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="cv_agg",
+                   help="Means and bands are over the replicates of one condition (same experiment, other seed) only; "
+                        "an unfinished run is always drawn on its own.")
     clean = c3.toggle("clean train accuracy (eval mode, no augmentation)", value=True, key="cv_clean",
                       help="Otherwise the running accuracy on augmented batches during training.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     splits = ("train (clean)" if clean and (hist["split"] == "train (clean)").any() else "train", "test")
     st.altair_chart(curves_chart(hist, value, band_kind, splits), use_container_width=True)
-    st.caption("Click a legend entry to highlight a run. " + (f"Band: {band_kind} over seeds (t-distribution for the CI)."
+    st.caption("Click a legend entry to highlight it. " + (f"Band: {band_kind} over the replicates of each condition "
+                                                           "(t-distribution for the CI), clipped to the metric's range."
                                                               if band_kind else ""))
     st.altair_chart(gap_chart(generalisation_gap(hist)), use_container_width=True)
     csv_button(hist, "curves.csv", "Download curves CSV")
 
     st.subheader("Per-class test accuracy")
-    labels = {f"{run_label(r)} · {r.id}": r for r in runs}
+    names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
+    labels = {names[r.id]: r for r in runs}
     pick = st.selectbox("Run", list(labels), key="cv_run")
     run = labels[pick]
     n_epochs = len(run.history())

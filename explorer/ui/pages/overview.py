@@ -1,6 +1,7 @@
 import streamlit as st
 
-from explorer.charts import degradation_chart, degradation_table
+from explorer.charts import degradation_chart
+from explorer.tables import degradation_table
 from explorer.data import DataError
 from explorer.ui.common import csv_button, guarded, load_runs
 from explorer.ui.datasets import data_status
@@ -19,19 +20,23 @@ def render():
         "at every stage (Separability page).\n\n"
         "**Start:** pick models in the sidebar (depth, residual, BatchNorm), or train new ones on the Train page."
     )
-    runs, _ = load_runs("both")
+    runs, _ = load_runs(st.session_state.get("source", "both"))
     st.subheader("Test error vs depth: plain vs residual")
     table = degradation_table(runs)
-    band_kind = st.radio("Band over seeds", ["95% CI", "std"], horizontal=True, key="ov_band")
-    if (table["source"] == "these runs").any():
-        st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
-    else:
+    datasets = sorted(table["dataset"].unique(), key=lambda d: (not d.startswith("CIFAR-10"), d))
+    c1, c2 = st.columns(2)
+    dataset = c1.selectbox("Data set", datasets, key="ov_data") if len(datasets) > 1 else (datasets[0] if datasets else None)
+    band_kind = c2.radio("Band over replicates", ["95% CI", "std"], horizontal=True, key="ov_band")
+    table = table[table["dataset"] == dataset] if dataset else table
+    if table.empty:
         st.info("No finished runs yet: the chart shows He et al.'s reference numbers only.")
-        st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
+    else:
+        st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
+    st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
     st.caption("Reference: He et al. 2016, *Deep Residual Learning for Image Recognition*, Table 6 "
                "(ResNet-20/32/44/56/110: 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error, original CIFAR-10, 164 epochs). "
                "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
-    ours = table[table["source"] == "these runs"].sort_values(["family", "depth", "net", "seed"])
+    ours = table.sort_values(["family", "depth", "net", "seed"])
     with st.expander(f"The numbers ({len(ours)} runs)"):
         st.dataframe(ours, hide_index=True, use_container_width=True)
         csv_button(table, "degradation.csv")

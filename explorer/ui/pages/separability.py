@@ -4,17 +4,17 @@ import streamlit as st
 
 from explorer import separability as sep
 from explorer.analysis import DEFAULT_METRICS, analyze_run, run_mean_std
-from explorer.charts import cka_heatmap, run_label, scatter_chart, separability_chart
+from explorer.charts import cka_heatmap, scatter_chart, separability_chart
 from explorer.data import probe_set
 from explorer.features import extract
-from explorer.runs import Run
+from explorer.runs import Run, label_runs
+from explorer.tables import label_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs
 from explorer.ui.datasets import dataset_for
 
 
 def _source(run: Run) -> str:
-    d = run.config.get("data", {})
-    return d.get("source") or d.get("name")
+    return run.record.data.source or run.record.data.name
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -23,8 +23,7 @@ def cached_model(run_path: str, mtime: float, _run: Run):
 
 
 def _mtime(run: Run) -> float:
-    p = run.path / "weights.safetensors"
-    return p.stat().st_mtime if p.exists() else (run.path / "checkpoint.safetensors").stat().st_mtime
+    return run.weights_file().stat().st_mtime
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -40,7 +39,7 @@ def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> d
     return extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction)
 
 
-def cka_section(runs: list[Run], run: Run, stage: str) -> None:
+def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) -> None:
     st.subheader("Linear CKA")
     st.caption("Linear centred kernel alignment (Kornblith et al. 2019) of the probe features: 1 = the same "
                "representation up to rotation and scale, 0 = unrelated. Left: every pair of stages of the run above; "
@@ -49,10 +48,10 @@ def cka_section(runs: list[Run], run: Run, stage: str) -> None:
     names = list(feats)
     rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in names for b in names]
     c1, c2 = st.columns(2)
-    c1.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{run_label(run)}: stage vs stage"))
+    c1.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"))
     same = [r for r in runs if stage in r.spec.stage_names][:8]
     if len(same) > 1:
-        fs = {run_label(r): cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in same}
+        fs = {names[r.id]: cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in same}
         rows = [{"a": a, "b": b, "cka": sep.linear_cka(fs[a], fs[b])} for a in fs for b in fs]
         c2.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"))
     else:
@@ -100,14 +99,21 @@ def render():
     with st.expander("What the metrics are"):
         for m in metrics:
             st.markdown(f"- **{m}**: {sep.METRIC_INFO.get(m, '')}")
+    names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
     tables = []
     bar = st.progress(0.0, text="analysing…")
     for i, run in enumerate(runs):
-        bar.progress(i / len(runs), text=f"{run_label(run)}: extracting features and scoring ({i + 1}/{len(runs)})")
-        tables.append(cached_table(str(run.path), _mtime(run), reduction, tuple(metrics), run))
+        bar.progress(i / len(runs), text=f"{names[run.id]}: extracting features and scoring ({i + 1}/{len(runs)})")
+        try:
+            tables.append(cached_table(str(run.path), _mtime(run), reduction, tuple(metrics), run))
+        except ValueError as e:  # one run that cannot be analysed never stops the others
+            st.warning(f"{names[run.id]} is skipped: {e}")
     bar.empty()
-    table = pd.concat(tables, ignore_index=True)
-    agg = st.radio("Seeds", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="sp_agg")
+    if not tables:
+        return
+    table = label_table(pd.concat(tables, ignore_index=True), runs)
+    agg = st.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="sp_agg",
+                   help="Means and bands are over the replicates of one condition (same experiment, other seed) only.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     st.altair_chart(separability_chart(table, band_kind), use_container_width=False)
     notes = table[table["note"].astype(str) != ""]
@@ -117,15 +123,15 @@ def render():
     csv_button(table, "separability.csv", "Download analysis CSV")
 
     st.subheader("Probe features in 2-D")
-    labels = {f"{run_label(r)} · {r.id}": r for r in runs}
+    labels = {names[r.id]: r for r in runs}
     c3, c4, c5 = st.columns(3)
     run = labels[c3.selectbox("Run", list(labels), key="sp_run")]
     stage = c4.selectbox("Stage", run.spec.stage_names, index=len(run.spec.stage_names) - 1, key="sp_stage")
     method = c5.radio("Projection", ["PCA", "LDA"], horizontal=True, key="sp_method")
     pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
-    st.altair_chart(scatter_chart(pts, f"{run_label(run)} · {stage} · {method} of {reduction} features"),
+    st.altair_chart(scatter_chart(pts, f"{names[run.id]} · {stage} · {method} of {reduction} features"),
                     use_container_width=True)
-    cka_section(runs, run, stage)
+    cka_section(runs, run, stage, names)
 
 
 render()

@@ -16,44 +16,29 @@ DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchv
 
 
 def parse_seeds(text: str) -> list[int]:
+    """Seeds as the trainer accepts them: 1 to 10 distinct integers in [0, 2**63)."""
     try:
         seeds = [int(s) for s in text.replace(",", " ").split()]
     except ValueError:
-        raise ValueError(f"Seeds must be whole numbers separated by commas, e.g. 0, 1, 2; got {text!r}.") from None
-    if not seeds or any(s < 0 for s in seeds) or len(seeds) > 10:
-        raise ValueError("Give between 1 and 10 non-negative seeds, e.g. 0, 1, 2.")
+        raise ValueError(f"Seeds must be whole numbers separated by commas, e.g. 0, 1, 2; got {text[:40]!r}.") from None
+    if not seeds or len(seeds) > 10 or any(not 0 <= s < 2**63 for s in seeds):
+        raise ValueError("Give between 1 and 10 seeds, each a whole number from 0 to 2**63 - 1, e.g. 0, 1, 2.")
     return list(dict.fromkeys(seeds))
 
 
-def data_args(choice: str, path: str, download: bool) -> list[str]:
+def data_source(choice: str, path: str) -> tuple[str, bool]:
+    """The trainer's data source for the form's choice (checked), and whether it may be downloaded."""
     if choice.startswith("digits"):
-        return ["--data", "digits"]
+        return "digits", False
     if choice == "CIFAR-10 (torchvision)":
-        settings.check_data_path(path or "data")
-        return ["--data", "cifar10", "--data-root", path or "data"] + (["--download"] if download else [])
+        return "cifar10", True
     if not path.strip():
         raise ValueError("Give the path of the data folder or .zip.")
     settings.check_data_path(path)
-    if not Path(path).expanduser().exists():
-        raise ValueError(f"{path} does not exist; expected a folder or .zip with train/<class>/* and test/<class>/*.")
-    return ["--data", str(Path(path).expanduser())]
-
-
-def build_args(spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data: list[str]) -> list[str]:
-    args = ["--family", spec.family, "--depth", str(spec.depth), *data, "--epochs", str(cfg.epochs),
-            "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--schedule", cfg.schedule,
-            "--device", cfg.device, "--seeds", *map(str, seeds)]
-    if not spec.residual:
-        args.append("--no-residual")
-    if not spec.batchnorm:
-        args.append("--no-bn")
-    if cfg.subset:
-        args += ["--subset", str(cfg.subset)]
-    if cfg.warmup_epochs:
-        args += ["--warmup-epochs", repr(cfg.warmup_epochs)]
-    if not cfg.augment:
-        args.append("--no-augment")
-    return args
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ValueError(f"{settings.shorten(path)} does not exist; expected a folder or .zip with train/<class>/* and test/<class>/*.")
+    return str(p.resolve()), False
 
 
 @guarded
@@ -77,33 +62,37 @@ def form():
             family, depth, residual, batchnorm = model_widgets("tr", prefill)
         st.markdown("**Schedule**")
         c3, c4, c5 = st.columns(3)
+        d = TrainConfig()
         epochs = c3.number_input("Epochs", min_value=1, max_value=500, value=15, key="tr_epochs")
-        batch = c3.number_input("Batch size", min_value=2, max_value=4096, value=128, key="tr_batch")
-        lr = c4.number_input("Learning rate", min_value=0.0, value=0.1, format="%.4f", key="tr_lr")
+        batch = c3.number_input("Batch size", min_value=2, max_value=4096, value=d.batch_size, key="tr_batch")
+        lr = c4.number_input("Learning rate", min_value=0.0, value=d.lr, format="%.4f", key="tr_lr")
         schedule = c4.selectbox("Schedule", SCHEDULES, key="tr_schedule")
         warmup = c5.number_input("Warm-up epochs", min_value=0.0, value=0.0, key="tr_warmup")
         seeds_text = c5.text_input("Seeds", value="0", key="tr_seeds", help="comma-separated, one run a seed")
-        device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device")
+        c6, c7, c8 = st.columns(3)
+        momentum = c6.number_input("Momentum (Nesterov)", min_value=0.0, max_value=0.999, value=d.momentum, key="tr_mom")
+        wd = c6.number_input("Weight decay", min_value=0.0, value=d.weight_decay, format="%.5f", key="tr_wd")
+        smoothing = c7.number_input("Label smoothing", min_value=0.0, max_value=0.99, value=0.0, key="tr_ls")
+        bf16 = c7.checkbox("bf16 autocast on the CPU (fast where the CPU has AMX)", key="tr_bf16")
+        device = c8.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device")
         submitted = st.form_submit_button("Queue training", type="primary")
     if not submitted:
         return
     try:
         seeds = parse_seeds(seeds_text)
         spec = ModelSpec(family, int(depth), residual, batchnorm)
-        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), schedule=schedule,
-                          warmup_epochs=float(warmup), subset=int(subset) or None, device=device, augment=augment).validate()
-        data = data_args(choice, path, download)
-        root = own_root()
-        active = [j for j in jobs.list_jobs(root) if j["status"] in ("queued", "running")]
-        if settings.deploy_mode() and len(active) >= settings.max_queue():
-            raise ValueError(f"The training queue is full ({len(active)} jobs); wait for one to finish.")
+        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), momentum=float(momentum),
+                          weight_decay=float(wd), schedule=schedule, warmup_epochs=float(warmup),
+                          label_smoothing=float(smoothing), subset=int(subset) or None, seed=seeds[0], device=device,
+                          augment=augment, bf16=True if bf16 else None).validate()
+        source, may_download = data_source(choice, path)
+        job = jobs.submit(own_root(), spec, cfg, seeds, source, owner=session_owner(), download=may_download and download,
+                          max_active=settings.max_queue() if settings.deploy_mode() else None)
     except (ValueError, DataError) as e:
         st.error(str(e))
         return
-    job = jobs.submit(root, build_args(spec, cfg, seeds, data), f"{spec.label}, {len(seeds)} seed(s), {cfg.epochs} epochs",
-                      owner=session_owner())
-    st.session_state.setdefault("my_jobs", []).append(job["id"])
-    st.success(f"Queued: {job['label']}. It trains in the background; progress below.")
+    st.session_state.setdefault("my_jobs", []).append(job.id)
+    st.success(f"Queued: {job.label}. It trains in the background; progress below.")
 
 
 @st.fragment(run_every=2)
@@ -116,25 +105,28 @@ def job_panel():
         return
     st.subheader("Jobs")
     for job in reversed(all_jobs[-12:]):
-        prog = job.get("progress") or {}
+        prog = job.progress or {}
         cols = st.columns([5, 1])
         with cols[0]:
-            st.markdown(f"**{job['label']}** — {job['status']}")
-            if job["status"] == "running" and prog.get("steps"):
+            st.markdown(f"**{job.label}** — {job.status}")
+            if job.status == "running" and prog.get("steps"):
                 frac = min(1.0, prog["step"] / prog["steps"])
                 acc = f", test acc {prog['test_acc']:.3f}" if "test_acc" in prog else ""
                 st.progress(frac, text=f"{prog.get('label', '')}: epoch {prog['epoch']}/{prog['epochs']}, "
                                        f"loss {prog['loss']:.3f}{acc}, ETA {prog.get('eta_s', 0):.0f} s")
-            elif job["status"] == "running":
+            elif job.status == "running":
                 st.progress(0.0, text="loading data…")
-            if job.get("message"):
-                st.caption(job["message"])
+            if job.message:
+                (st.error if job.status == "failed" else st.caption)(job.message)
+            for r in job.results:
+                st.caption(f"seed {r.seed}: {r.status}" + (f" → run {r.run_id}" if r.run_id else "")
+                           + (f" ({r.reason})" if r.reason and r.status != "failed" else ""))
         with cols[1]:
-            mine = job["id"] in st.session_state.get("my_jobs", []) or not settings.deploy_mode()
-            if job["status"] in ("queued", "running") and mine:
-                if st.button("Cancel", key=f"cancel_{job['id']}"):
-                    jobs.cancel(root, job["id"])
-    if any(j["status"] == "finished" for j in all_jobs):
+            mine = job.id in st.session_state.get("my_jobs", []) or not settings.deploy_mode()
+            if job.status in ("queued", "running") and mine:
+                if st.button("Cancel", key=f"cancel_{job.id}"):
+                    jobs.cancel(root, job.id)
+    if any(j.status == "finished" for j in all_jobs):
         st.caption(f"Finished runs are in {root}/ and appear in the sidebar under *own runs*.")
 
 
@@ -175,11 +167,11 @@ def import_panel():
 
 @guarded
 def manage_panel():
-    from explorer.runs import delete_run, list_runs, Run
+    from explorer.runs import delete_run, list_runs
 
-    runs = [r for r in list_runs(own_root(), validate=False) if isinstance(r, Run)]
+    runs = list_runs(own_root(), validate=False).runs
     if settings.deploy_mode():  # on a shared server a session deletes only what it made
-        runs = [r for r in runs if r.config.get("owner") == session_owner()]
+        runs = [r for r in runs if r.record.provenance.owner == session_owner()]
     if not runs:
         return
     with st.expander("Delete own runs"):

@@ -1,0 +1,33 @@
+"""`python -m explorer train|worker|runs|analyze|report|import|download-cifar10`.
+
+One module a command, each exposing ``add_parser(sub)`` and ``run(args) -> int``. Bad input
+gets one line on stderr saying what was expected, and exit code 2.
+"""
+from __future__ import annotations
+
+import sys
+
+from . import analyze, download, import_weights, report, runs, train, worker
+from .common import USER_ERRORS, ArgError, Parser, add_model_args, model_spec_from_args  # noqa: F401
+
+COMMANDS = [train, worker, runs, analyze, report, import_weights, download]
+
+
+def build_parser() -> Parser:
+    ap = Parser(prog="python -m explorer", description="Residual Explorer: train, list, analyse and report runs.")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    for module in COMMANDS:
+        module.add_parser(sub).set_defaults(handler=module.run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        return a.handler(a)
+    except USER_ERRORS as e:
+        print(f"error: {str(e)[:1000]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the last finished epoch is saved and the run can be resumed.", file=sys.stderr)
+        return 130

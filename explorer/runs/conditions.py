@@ -1,0 +1,154 @@
+"""Experiment conditions, replicates and labels that tell runs apart.
+
+A run's **condition** is everything that defines its experiment except the seed: the model
+spec, the data set (its content fingerprint) and input normalisation, the training config
+without its seed, and for imported weights the file they came from. Runs of one condition
+are replicates; only replicates are averaged, banded, counted as seeds or drawn as one line.
+
+Settings that change how a run is executed but not what is computed are left out of the
+condition: ``device``, ``log_every`` (progress reporting), ``eval_batch_size`` and
+``channels_last`` (memory layout). ``bf16`` changes the arithmetic and stays in.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, fields
+
+from ..train import TrainConfig
+from .record import RunRecord
+
+EXECUTION_FIELDS = frozenset({"seed", "device", "log_every", "eval_batch_size", "channels_last"})
+# how a training field is named in a label, and how its value is written
+_TRAIN_LABELS = {
+    "epochs": lambda v: f"{v} ep", "batch_size": lambda v: f"batch {v}", "lr": lambda v: f"lr {v:g}",
+    "momentum": lambda v: f"momentum {v:g}", "weight_decay": lambda v: f"wd {v:g}", "schedule": lambda v: str(v),
+    "warmup_epochs": lambda v: f"warm-up {v:g}", "label_smoothing": lambda v: f"smoothing {v:g}",
+    "subset": lambda v: "all images" if v is None else f"subset {v}", "augment": lambda v: "aug" if v else "no aug",
+    "train_eval_size": lambda v: f"clean-train {v}", "bf16": lambda v: {True: "bf16", False: "fp32", None: "bf16 auto"}[v],
+}
+
+
+def condition_fields(rec: RunRecord, without_depth: bool = False) -> dict:
+    """The condition of a run as a plain, canonical mapping (what its id is a hash of).
+
+    ``without_depth``: the same with the model's depth left out, the key of a series drawn
+    against depth (one point a depth, each point one condition).
+    """
+    train = None
+    if rec.train is not None:
+        train = {f.name: getattr(rec.train, f.name) for f in fields(TrainConfig) if f.name not in EXECUTION_FIELDS}
+    src = rec.provenance.import_source
+    return {
+        "model": {k: v for k, v in rec.model.to_dict().items() if not (without_depth and k == "depth")},
+        "data": rec.data.fingerprint or rec.data.description,
+        # "data": the statistics of the data set itself, a function of its fingerprint (recorded or not)
+        "normalization": [rec.data.normalization, rec.data.mean, rec.data.std] if rec.data.normalization == "custom"
+        else rec.data.normalization,
+        "train": train,
+        "import": None if src is None else (src.sha256 or src.file),
+    }
+
+
+def condition_id(rec: RunRecord, without_depth: bool = False) -> str:
+    """A stable short id of the run's condition (8 hex digits)."""
+    blob = json.dumps(condition_fields(rec, without_depth), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def _facets(rec: RunRecord) -> dict[str, str]:
+    """Label pieces of a run's condition, by kind; the model's own name is always shown."""
+    out = {"data": rec.data.description}
+    if rec.data.normalization != "data":
+        out["normalization"] = f"{rec.data.normalization} norm"
+    src = rec.provenance.import_source
+    out["import"] = f"imported {src.file}" if src is not None else "trained here"
+    for name, fmt in _TRAIN_LABELS.items():
+        out[f"train.{name}"] = "—" if rec.train is None else fmt(getattr(rec.train, name))
+    return out
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Labels for the runs shown together: unique, and naming only what differs between them."""
+
+    condition: dict[str, str]  # condition id -> label (the legend entry of its replicates)
+    run: dict[str, str]  # run id -> label (unique among the runs given)
+    condition_of: dict[str, str]  # run id -> condition id
+
+
+def label_runs(records: list[RunRecord], statuses: dict[str, str] | None = None) -> Labels:
+    """Labels for ``records`` shown at once; ``statuses`` (run id -> live status) marks unfinished runs.
+
+    A condition's label is the model's name plus every facet (data set, lr, epochs, ...) whose
+    value differs between the conditions shown. A run's label adds its seed, its status when it
+    is not finished (e.g. "cancelled 3/30 ep"), and the end of its id if that is still needed
+    to tell two runs apart.
+    """
+    statuses = statuses or {}
+    cond_of = {r.id: condition_id(r) for r in records}
+    by_cond: dict[str, RunRecord] = {}
+    for r in records:
+        by_cond.setdefault(cond_of[r.id], r)
+    facets = {c: _facets(r) for c, r in by_cond.items()}
+    differing = [k for k in (next(iter(facets.values())) if facets else {})
+                 if len({f[k] for f in facets.values()}) > 1]
+    cond_label = {}
+    for c, r in by_cond.items():
+        extra = [facets[c][k] for k in differing if not (k == "import" and facets[c][k] == "trained here")]
+        cond_label[c] = ", ".join([r.model.label, *extra]) if extra else r.model.label
+    # two conditions that differ only in a field no facet shows (say a normalisation's numbers)
+    seen: dict[str, list[str]] = defaultdict(list)
+    for c, lab in cond_label.items():
+        seen[lab].append(c)
+    for lab, cs in seen.items():
+        if len(cs) > 1:
+            for c in cs:
+                cond_label[c] = f"{lab} [condition {c}]"
+    run_label = {}
+    for r in records:
+        parts = [cond_label[cond_of[r.id]]]
+        if r.seed is not None:
+            parts[0] += f", seed {r.seed}"
+        status = statuses.get(r.id, r.status)
+        if status not in ("finished", "imported"):
+            planned = f"/{r.epochs_planned}" if r.epochs_planned else ""
+            parts.append(f"[{status} {r.epochs_done}{planned} ep]")
+        run_label[r.id] = " ".join(parts)
+    dup: dict[str, list[str]] = defaultdict(list)
+    for rid, lab in run_label.items():
+        dup[lab].append(rid)
+    for lab, rids in dup.items():
+        if len(rids) > 1:
+            for rid in rids:
+                run_label[rid] = f"{lab} · {rid[-4:]}" if len({x[-4:] for x in rids}) == len(rids) else f"{lab} · {rid}"
+    return Labels(cond_label, run_label, cond_of)
+
+
+def series_labels(records: list[RunRecord]) -> dict[str, str]:
+    """Depth-free condition id -> label, for lines drawn against depth: "plain + BN", plus what else differs."""
+    first: dict[str, RunRecord] = {}
+    for r in records:
+        first.setdefault(condition_id(r, without_depth=True), r)
+    facets = {c: _facets(r) for c, r in first.items()}
+    differing = [k for k in (next(iter(facets.values())) if facets else {}) if len({f[k] for f in facets.values()}) > 1]
+    out = {}
+    for c, r in first.items():
+        m = r.model
+        name = ("residual" if m.residual else "plain") + (" + BN" if m.batchnorm else ", no BN")
+        if m.family == "resnet":
+            name = f"resnet family, {name}"
+        elif m.residual and m.shortcut == "B":
+            name += " (shortcut B)"
+        extra = [facets[c][k] for k in differing if not (k == "import" and facets[c][k] == "trained here")]
+        out[c] = ", ".join([name, *extra])
+    return out
+
+
+def replicates(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Condition id -> its runs among ``records`` (in the order given)."""
+    out: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        out[condition_id(r)].append(r)
+    return dict(out)
