@@ -31,9 +31,8 @@ def test_kwargs_for_follows_the_settings_and_tells_the_two_ks_apart():
 
 
 def test_settings_reach_the_metric_through_score():
-    """q = 1, k = 3 through the settings gives sklearn's one-dimensional estimate (as in
-    test_mi_knn_matches_sklearn_in_one_dimension); the default q = 10 would not matter in 1-D,
-    so k is the field that must arrive: k_mi = 3 and k_mi = 8 differ."""
+    """q = 1, k_mi = 3 through the settings give sklearn's one-dimensional estimate (as in
+    test_mi_knn_matches_sklearn_in_one_dimension); k_mi = 8 gives another value, so the field arrives."""
     rng = np.random.default_rng(26)
     y = np.arange(600) % 3
     X = (rng.standard_normal(600) + np.array([-1.0, 0.0, 1.5])[y])[:, None]
