@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -19,98 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Dataset, augment_batch, normalize
-from .models import ResNet
-
-SCHEDULES = ("cosine", "step", "onecycle")
-
-
-class ConfigError(ValueError):
-    """A training setting out of range; the message says what was expected."""
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 15  # full passes over the (subset of the) training split
-    batch_size: int = 128  # images a step, summed over all processes under torchrun
-    lr: float = 0.1  # peak learning rate
-    momentum: float = 0.9  # SGD momentum (Nesterov)
-    weight_decay: float = 5e-4  # L2 on conv / linear weights; none on biases and BatchNorm
-    schedule: str = "cosine"  # cosine | step (/10 at 50% and 75%, He et al.) | onecycle
-    warmup_epochs: float = 0.0  # linear warm-up from lr/10 to lr, in epochs
-    label_smoothing: float = 0.0  # cross-entropy label smoothing
-    subset: int | None = None  # train on a stratified subset of this many images (fixed, seed 0)
-    seed: int = 0  # initialisation, shuffling, augmentation
-    device: str = "auto"  # auto | cpu | cuda
-    augment: bool = True  # random crop (4-pixel padding) + horizontal flip
-    train_eval_size: int = 5000  # clean (no augmentation, eval mode) train accuracy on this many images
-    eval_batch_size: int = 1000
-    channels_last: bool | None = None  # None: on (NHWC is faster for cuDNN and for oneDNN on this CPU: +19% for resnet20)
-    bf16: bool | None = None  # bf16 autocast; None: on for CUDA, off on CPU (opt in where the CPU has AMX / AVX512-BF16)
-    log_every: int = 20  # progress callback period in steps
-
-    def validate(self) -> "TrainConfig":
-        def need(ok: bool, msg: str):
-            if not ok:
-                raise ConfigError(msg)
-
-        def is_int(v):
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        need(is_int(self.epochs) and self.epochs > 0, f"epochs must be a positive integer, got {self.epochs!r}.")
-        need(is_int(self.batch_size) and self.batch_size > 1, f"batch size must be an integer of at least 2, got {self.batch_size!r}.")
-        for name in ("lr", "momentum", "weight_decay", "warmup_epochs", "label_smoothing"):
-            v = getattr(self, name)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f"{name} must be a finite number, got {v!r}.")
-        need(self.lr > 0, f"lr must be positive, got {self.lr!r}.")
-        need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}.")
-        need(self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay!r}.")
-        need(0 <= self.warmup_epochs < self.epochs, f"warm-up epochs must be in [0, epochs), got {self.warmup_epochs!r}.")
-        need(0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing!r}.")
-        need(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
-        need(self.subset is None or (is_int(self.subset) and self.subset > 0), f"subset must be a positive integer, got {self.subset!r}.")
-        need(is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}.")
-        need(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
-        need(self.device != "cuda" or torch.cuda.is_available(), "device cuda was asked for but no CUDA GPU is available; use cpu or auto.")
-        need(is_int(self.train_eval_size) and self.train_eval_size >= 0, "train_eval_size must be a non-negative integer.")
-        need(is_int(self.eval_batch_size) and self.eval_batch_size > 0, "eval_batch_size must be a positive integer.")
-        need(is_int(self.log_every) and self.log_every > 0, "log_every must be a positive integer.")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        if not isinstance(d, dict):
-            raise ConfigError("A training config must be a JSON object.")
-        known = {f.name for f in fields(cls)}
-        extra = set(d) - known
-        if extra:
-            raise ConfigError(f"Unknown training config keys: {', '.join(sorted(extra))}.")
-        return cls(**d).validate()
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def lr_at(step: int, total_steps: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
-    """Learning rate at optimisation step ``step`` (0-based), a pure function of the config."""
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
-    if step < warm:  # linear warm-up from lr/10
-        return cfg.lr * (0.1 + 0.9 * step / warm)
-    t = (step - warm) / max(1, total_steps - warm)  # progress after warm-up, in [0, 1)
-    if cfg.schedule == "cosine":
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
-    if cfg.schedule == "step":
-        return cfg.lr * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
-    # one-cycle: up from lr/25 to lr over the first 30%, then cosine down to ~0
-    if t < 0.3:
-        return cfg.lr * (0.04 + 0.96 * t / 0.3)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
+from ..data import Dataset, augment_batch, normalize
+from ..models import ResNet
+from .config import ConfigError, TrainConfig, lr_at, resolve_device
+from .gradlog import GradLog, GradMeter
 
 
 def stratified_subset(y: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -126,35 +38,6 @@ def stratified_subset(y: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor
     quota[torch.argsort(counts / len(y) * size - quota, descending=True)[:rest]] += 1  # largest remainders
     picked = [perm[y[perm] == c][: int(quota[c])] for c in range(k)]
     return torch.cat(picked).sort().values
-
-
-@dataclass
-class GradLog:
-    """Per-step gradient statistics: one row a step, one column a parameter group."""
-
-    groups: list[str]  # stage0..stageN, head
-    mean_abs: np.ndarray  # (steps, groups) mean |grad| over the group's parameters
-    l2: np.ndarray  # (steps, groups) L2 norm of the group's gradient
-    loss: np.ndarray  # (steps,) training loss of the step's batch
-    lr: np.ndarray  # (steps,)
-    epoch: np.ndarray  # (steps,) 1-based epoch of the step
-
-    @classmethod
-    def empty(cls, groups: list[str]) -> "GradLog":
-        g = len(groups)
-        return cls(groups, np.zeros((0, g), np.float32), np.zeros((0, g), np.float32), np.zeros(0, np.float32),
-                   np.zeros(0, np.float32), np.zeros(0, np.int32))
-
-    def append(self, other: "GradLog") -> None:
-        for name in ("mean_abs", "l2", "loss", "lr", "epoch"):
-            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
-
-    def upto(self, epoch: int) -> "GradLog":
-        keep = self.epoch <= epoch
-        return GradLog(self.groups, self.mean_abs[keep], self.l2[keep], self.loss[keep], self.lr[keep], self.epoch[keep])
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"mean_abs": self.mean_abs, "l2": self.l2, "loss": self.loss, "lr": self.lr, "epoch": self.epoch}
 
 
 @dataclass
@@ -197,35 +80,6 @@ def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, torch.Tens
     for key, t in state.items():
         i = int(key.split(".")[0])
         opt.state[params[i]]["momentum_buffer"] = t.to(params[i].device, params[i].dtype).clone()
-
-
-class _GradMeter:
-    """Mean |grad| and L2 norm of every stage's gradient, kept on the device for a whole epoch."""
-
-    def __init__(self, model: ResNet, steps: int, device: torch.device):
-        groups = model.stage_parameters()
-        self.names = list(groups)
-        self.params = [p for ps in groups.values() for p in ps]
-        self.index = torch.tensor([i for i, ps in enumerate(groups.values()) for _ in ps], device=device)
-        self.numel = torch.tensor([sum(p.numel() for p in ps) for ps in groups.values()], device=device, dtype=torch.float64)
-        self.buf = torch.zeros(steps, 2, len(self.names), device=device, dtype=torch.float64)
-        self.scalars = torch.zeros(steps, 2, device=device, dtype=torch.float64)  # loss, lr
-
-    @torch.no_grad()
-    def record(self, i: int, loss: torch.Tensor, lr: float) -> None:
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        l1 = torch.stack(torch._foreach_norm(grads, 1)).double()
-        l2 = torch.stack(torch._foreach_norm(grads, 2)).double()
-        n = len(self.names)
-        self.buf[i, 0] = torch.zeros(n, device=l1.device, dtype=l1.dtype).index_add_(0, self.index, l1) / self.numel
-        self.buf[i, 1] = torch.zeros(n, device=l1.device, dtype=l1.dtype).index_add_(0, self.index, l2 * l2).sqrt()
-        self.scalars[i, 0] = loss.detach().double()
-        self.scalars[i, 1] = lr
-
-    def to_log(self, steps: int, epoch: int) -> GradLog:
-        b, s = self.buf[:steps].cpu().numpy(), self.scalars[:steps].cpu().numpy()
-        return GradLog(self.names, b[:, 0].astype(np.float32), b[:, 1].astype(np.float32), s[:, 0].astype(np.float32),
-                       s[:, 1].astype(np.float32), np.full(steps, epoch, np.int32))
 
 
 @torch.no_grad()
@@ -316,7 +170,7 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
     if steps_per_epoch == 0:
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(tx)} training images.")
     total_steps = steps_per_epoch * cfg.epochs
-    meter = _GradMeter(model, steps_per_epoch, device)
+    meter = GradMeter(model, steps_per_epoch, device)
     t_run = time.perf_counter()
     step_time = None
 

@@ -1,0 +1,74 @@
+"""Cross-validated classifier outputs on a PCA fitted per training fold.
+
+Stratified k-fold; on each fold the PCA(p) is fitted on the training rows only, so no test
+fold leaks into any fit (a truncated global PCA would leak). The fold projections of recent
+inputs are cached, keyed by a hash of the content, because several metrics (LDA, probe, kNN)
+share them.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .checks import positive
+from .linalg import embed, fit_pca
+
+FOLD_CACHE: "OrderedDict[tuple, list]" = OrderedDict()  # a few recent fold projections (see fold_projections)
+_FOLD_LOCK = threading.Lock()
+_CACHE_SIZE = 4  # inputs whose projections are kept
+
+
+def fold_projections(F: np.ndarray, y: np.ndarray, p: int, folds: int, seed: int) -> list:
+    """[(train rows, test rows, Z)] with Z all rows on the fold's training PCA(p).
+
+    Several metrics (LDA, probe, kNN) use the same folds and PCA; the projections are kept for
+    the last few inputs, keyed by a hash of the content (never by object identity).
+    """
+    key = (hashlib.blake2b(np.ascontiguousarray(F).tobytes(), digest_size=16).hexdigest(),
+           hashlib.blake2b(np.ascontiguousarray(y).tobytes(), digest_size=8).hexdigest(), F.shape, p, folds, seed)
+    with _FOLD_LOCK:
+        if key in FOLD_CACHE:
+            FOLD_CACHE.move_to_end(key)
+            return FOLD_CACHE[key]
+    # at most as many folds as the smallest class has rows, so each training fold has them all
+    cv = StratifiedKFold(min(folds, np.bincount(y).min()), shuffle=True, random_state=seed)
+    out = []
+    for tr, te in cv.split(F, y):
+        mean, V = fit_pca(F[tr], p)
+        if V.shape[1] == 0:
+            raise np.linalg.LinAlgError("a training fold has no variance.")
+        out.append((tr, te, (F - mean) @ V))
+    with _FOLD_LOCK:
+        FOLD_CACHE[key] = out
+        while len(FOLD_CACHE) > _CACHE_SIZE:
+            FOLD_CACHE.popitem(last=False)
+    return out
+
+
+def cv_outputs(X, y, p: int, folds: int, seed: int, model, method: str) -> np.ndarray:
+    """Held-out ``model.<method>`` outputs for every row: stratified k-fold, PCA(p) per fold."""
+    p, folds = positive("p", p), positive("folds", folds, 2)
+    F = embed(X)  # isometry: per-fold PCA on F equals per-fold PCA on X (see linalg)
+    out = None
+    for tr, te, Z in fold_projections(F, y, p, folds, seed):
+        m = clone(model)
+        if isinstance(m, KNeighborsClassifier):
+            m.set_params(n_neighbors=min(m.n_neighbors, len(tr)))
+        res = getattr(m.fit(Z[tr], y[tr]), method)(Z[te])
+        out = np.empty((len(y),) + res.shape[1:], res.dtype) if out is None else out
+        out[te] = res
+    return out
+
+
+def logistic_probe():
+    """The linear probe: multinomial logistic regression (C = 1) on standardised features."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
