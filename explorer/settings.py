@@ -10,6 +10,7 @@ and the CLI all read and write the same stores.
 | EXPLORER_RUNS | runs | where the app's own training runs go |
 | EXPLORER_CACHE | .cache/explorer | decoded data sets and analysis tables |
 | EXPLORER_DATA | data | torchvision's CIFAR-10 root |
+| EXPLORER_CIFAR10_URL | (torchvision's) | where `download-cifar10` fetches the archive (a mirror); md5 still checked |
 | EXPLORER_DATA_ROOTS | ../shared/data:data | deploy mode: data paths must lie under one of these |
 | EXPLORER_DEPLOY | 0 | 1: shared-server mode (the limits below apply) |
 | EXPLORER_MAX_QUEUE | 4 | deploy mode: queued + running jobs allowed at once |
@@ -25,6 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CIFAR_ZIP = REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 PROBE_DIR = REPO_ROOT / "checkpoints" / "probe"  # the shipped probe set(s)
+SHIPPED_PROBE_NAME = "cifar10-jpeg-probe.safetensors"  # the probe set of the JPEG copy, under PROBE_DIR
 
 
 def _path(name: str, default: str) -> Path:
@@ -54,6 +56,17 @@ def cache_dir() -> Path:
 
 def torchvision_root() -> Path:
     return _path("EXPLORER_DATA", "data")
+
+
+def cifar10_url() -> str:
+    """A mirror of torchvision's cifar-10-python.tar.gz; empty means torchvision's own URL."""
+    return os.environ.get("EXPLORER_CIFAR10_URL", "").strip()
+
+
+def repo_path(raw: str | Path) -> Path:
+    """A path written in a run's record: absolute, or relative to the repository root."""
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def jobs_dir(root: Path | None = None) -> Path:

@@ -1,0 +1,74 @@
+"""The decoded-data cache: one .npz per folder or zip listing, validated on every read.
+
+A cache file is a convenience, never an authority: a file that cannot be read, lacks an array,
+or holds an array of the wrong shape or dtype, labels out of range or a different listing key is
+a cache miss (deleted and rebuilt from the source), never a data set.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from .dataset import IMAGE_SIZE, Dataset
+
+_KEYS = {"key", "train_x", "train_y", "test_x", "test_y", "classes", "description", "fingerprint"}
+
+
+@dataclass(frozen=True)
+class CachedArrays:
+    train_x: np.ndarray  # (N, 3, 32, 32) uint8
+    train_y: np.ndarray  # (N,) int64
+    test_x: np.ndarray  # (M, 3, 32, 32) uint8
+    test_y: np.ndarray  # (M,) int64
+    classes: list[str]
+    description: str
+    fingerprint: str
+
+
+def _images_ok(x: np.ndarray, y: np.ndarray, k: int) -> bool:
+    return (x.dtype == np.uint8 and x.ndim == 4 and x.shape[1:] == (3, IMAGE_SIZE, IMAGE_SIZE)
+            and y.dtype == np.int64 and y.shape == (x.shape[0],) and x.shape[0] > 0
+            and int(y.min()) >= 0 and int(y.max()) < k)
+
+
+def _valid(z: dict, key: str) -> CachedArrays | None:
+    if set(z) != _KEYS:
+        return None
+    classes, desc, fp, k = z["classes"], z["description"], z["fingerprint"], z["key"]
+    if classes.dtype.kind != "U" or classes.ndim != 1 or len(classes) < 2:
+        return None
+    if any(a.dtype.kind != "U" or a.ndim != 0 for a in (desc, fp, k)) or str(k) != key:
+        return None
+    if not re.fullmatch(r"[0-9a-f]{16}", str(fp)):
+        return None
+    if not (_images_ok(z["train_x"], z["train_y"], len(classes)) and _images_ok(z["test_x"], z["test_y"], len(classes))):
+        return None
+    return CachedArrays(z["train_x"], z["train_y"], z["test_x"], z["test_y"], [str(c) for c in classes], str(desc), str(fp))
+
+
+def read_cached(path: Path, key: str) -> CachedArrays | None:
+    """The arrays cached at ``path`` for listing ``key``, or None (a miss; a bad file is deleted)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            hit = _valid({name: npz[name] for name in npz.files}, key)
+    except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
+        hit = None
+    if hit is None:
+        path.unlink(missing_ok=True)
+    return hit
+
+
+def write_cached(path: Path, key: str, ds: Dataset) -> None:
+    """Cache a decoded data set atomically (a reader never sees half a file)."""
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(key), train_x=ds.train_x.numpy(), train_y=ds.train_y.numpy(), test_x=ds.test_x.numpy(),
+             test_y=ds.test_y.numpy(), classes=np.array(ds.classes), description=np.array(ds.description),
+             fingerprint=np.array(ds.fingerprint))
+    atomic_write_bytes(path, buf.getvalue())
