@@ -17,15 +17,15 @@ import pandas as pd
 
 from . import __version__
 from .atomic import atomic_write_bytes, atomic_write_json
-from .data import Dataset, DataError, default_cache_dir, load_dataset, probe_set
+from .data import Dataset, DataError, default_cache_dir, load_dataset, probe_set, resolve_probe
 from .features import REDUCTIONS, extract
 from .runs import Run, RunError, label_runs
 from . import separability as sep
 
 DEFAULT_METRICS = ["fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "mi_probe_bits", "mi_knn_bits"]
-SETTINGS = {"p": 32, "q": 10, "k_mi": 3, "folds": 5, "seed": 0}  # the metric parameters, part of the cache key
+SETTINGS = sep.DEFAULT_SETTINGS  # the metric parameters, part of the cache key
 COLUMNS = ["run_id", "label", "condition", "condition_label", "status", "model", "variant", "family", "depth", "residual",
-           "batchnorm", "seed", "epochs_trained", "dataset", "lr", "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash"]
+           "batchnorm", "seed", "epochs_trained", "dataset", "lr", "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash", "probe_note"]
 
 
 class AnalysisError(ValueError):
@@ -55,12 +55,7 @@ def _cache_path(key: dict) -> Path:
 
 def _metric_kwargs(name: str) -> dict:
     """Pass each metric only the settings it takes."""
-    import inspect
-    params = inspect.signature(sep.METRICS[name]).parameters
-    kw = {"p": SETTINGS["p"], "q": SETTINGS["q"], "folds": SETTINGS["folds"], "seed": SETTINGS["seed"]}
-    if name == "mi_knn_bits":
-        kw["k"] = SETTINGS["k_mi"]
-    return {k: v for k, v in kw.items() if k in params}
+    return SETTINGS.kwargs_for(name)
 
 
 def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[str],
@@ -90,13 +85,29 @@ def _provenance(run: Run) -> dict:
             "test_acc": None if rec.final is None else rec.final.test_acc}
 
 
-def run_mean_std(run: Run, data: Dataset):
+def run_mean_std(run: Run, data: Dataset | None = None):
     """The input normalisation the run was trained (or imported) with; the data set's own statistics if none is recorded."""
     import torch
     d = run.record.data
     if d.mean is not None and d.std is not None:
         return torch.tensor(d.mean), torch.tensor(d.std)
+    if data is None:
+        raise AnalysisError(f"Run {run.id} records no input normalisation and its data set is not on this machine.")
     return data.mean_std()
+
+
+def probe_for(run: Run, data: Dataset | str | None = None):
+    """The probe set of ``run`` on this machine and a note on where it came from (explorer.data.resolve)."""
+    if isinstance(data, Dataset):
+        return probe_set(data), data, ""
+    if isinstance(data, str):
+        ds = load_dataset(data)
+        return probe_set(ds), ds, ""
+    d = run.record.data
+    if not (d.source or d.name) and not d.fingerprint:
+        raise AnalysisError(f"Run {run.id} does not say which data set it was trained on; pass --data.")
+    found = resolve_probe(d.source or d.name or "", d.fingerprint, list(d.classes or []), d.description)
+    return found.probe, found.dataset, found.note
 
 
 _ROW_KEYS = {"stage": str, "dims": int, "n": int, "metric": str, "note": str}
@@ -114,23 +125,24 @@ def _read_cache(path: Path) -> list[dict] | None:
         return None
 
 
-def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[str] | None = None, *,
-                use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
-    """The tidy table of one run on the probe set of ``data`` (cached)."""
+def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,
+                *, use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+    """The tidy table of one run on its probe set (cached). ``data``: a data set to take the probe from
+    instead of the run's own (resolved on this machine: its data, a matching copy, or the shipped probe)."""
     metrics = check_metrics(metrics or DEFAULT_METRICS)
     if reduction not in REDUCTIONS:
         raise AnalysisError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
+    probe, ds, note = probe_for(run, data)
     trained_on = run.record.data.classes
-    if trained_on and list(trained_on) != list(data.classes):
-        raise AnalysisError(f"Run {run.id} was trained on classes {', '.join(trained_on)}; the data set "
-                            f"{data.name} has {', '.join(data.classes)}.")
-    probe = probe_set(data)
-    folds = SETTINGS["folds"]
+    if trained_on and list(trained_on) != list(probe.classes):
+        raise AnalysisError(f"Run {run.id} was trained on classes {', '.join(trained_on)}; the probe set "
+                            f"has {', '.join(probe.classes)}.")
+    folds = SETTINGS.folds
     if int(probe.labels.bincount().min()) < folds:
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
-    mean, std = run_mean_std(run, data)
+    mean, std = run_mean_std(run, ds)
     key = {"weights": _weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
-           "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics), "settings": SETTINGS,
+           "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics), "settings": SETTINGS.to_dict(),
            "version": __version__}
     cache = _cache_path(key)
     rows = _read_cache(cache) if use_cache else None
@@ -146,7 +158,7 @@ def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[s
     prov = _provenance(run)
     alone = label_runs([run.record], {run.id: run.status})
     prov.update(label=alone.run[run.id], condition=alone.condition_of[run.id],
-                condition_label=alone.condition[alone.condition_of[run.id]])
+                condition_label=alone.condition[alone.condition_of[run.id]], probe_note=note)
     df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe.hash} for r in rows])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
     return df[COLUMNS]
@@ -154,22 +166,14 @@ def analyze_run(run: Run, data: Dataset, reduction: str = "gap", metrics: list[s
 
 def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,
             *, use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
-    """Many runs -> one table. ``data`` defaults to the data set each run was trained on."""
+    """Many runs -> one table. ``data`` defaults to each run's own probe set as resolved on this machine."""
     metrics = check_metrics(metrics or DEFAULT_METRICS)
-    loaded: dict[str, Dataset] = {}
+    if isinstance(data, str):
+        data = load_dataset(data)
     tables = []
     for i, run in enumerate(runs):
-        source = data if data is not None else run.record.data.source or run.record.data.name
-        if isinstance(source, Dataset):
-            ds = source
-        else:
-            if not source:
-                raise AnalysisError(f"Run {run.id} does not say which data set it was trained on; pass --data.")
-            if source not in loaded:
-                loaded[source] = load_dataset(source)
-            ds = loaded[source]
         inner = (lambda f, msg, i=i: progress((i + f) / len(runs), f"{run.id}: {msg}")) if progress else None
-        tables.append(analyze_run(run, ds, reduction, metrics, use_cache=use_cache, progress=inner))
+        tables.append(analyze_run(run, data, reduction, metrics, use_cache=use_cache, progress=inner))
     if not tables:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.concat(tables, ignore_index=True)

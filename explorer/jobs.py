@@ -30,7 +30,7 @@ from pathlib import Path
 from .atomic import atomic_write_json
 from .models import ModelSpec
 from .settings import REPO_ROOT, jobs_dir
-from .train import TrainConfig
+from .train import TrainConfig, resolve_device
 
 ACTIVE = ("queued", "running")
 
@@ -147,6 +147,7 @@ def submit(root: Path, spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data
            download: bool = False, max_active: int | None = None) -> Job:
     """Queue a training job; with ``max_active`` the queue limit is checked under the queue lock."""
     cfg.validate()
+    resolve_device(cfg.device)
     for s in seeds:
         dataclasses.replace(cfg, seed=s).validate()
     root = Path(root).resolve()

@@ -16,6 +16,7 @@ from .atomic import atomic_write_bytes, atomic_write_text
 from .charts import curves_chart, degradation_chart, gradient_chart
 from .reference import HE_2016_CIFAR10_TEST_ERROR as HE_2016
 from .runs import label_runs, list_runs
+from .separability import DEFAULT_SETTINGS, describe
 from .tables import band, degradation_table, gradient_table, history_table, runs_table
 
 
@@ -134,9 +135,9 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         seeds = sep_table.groupby("model")["run_id"].nunique().to_dict()
         md += ["## Separability per stage", "",
                f"Probe set: 500 test images (50 a class), features reduced by global average pooling; values are means over "
-               f"the runs analysed ({', '.join(f'{k}: {v}' for k, v in sorted(seeds.items()))}). lda_accuracy is a 5-fold CV "
-               "estimate; mi_probe_bits is a lower bound on I(Z;Y) in bits (at most log2 10 = 3.32); mi_knn_bits is a kNN "
-               "estimate on the top 10 principal components. Source: "
+               f"the replicates analysed ({', '.join(f'{k}: {v}' for k, v in sorted(seeds.items()))}). "
+               + describe(DEFAULT_SETTINGS) + " mi_probe_bits is a lower bound on I(Z;Y) in bits (at most log2 10 = 3.32). "
+               "Source: "
                + ", ".join(f"`{f.name}`" for f in sorted(Path(root).glob("separability_*.csv"))) + ".", "",
                _md_table(piv), ""]
         nan = sep_table[sep_table["value"].isna()].drop_duplicates(["model", "stage"])

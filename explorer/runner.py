@@ -124,6 +124,7 @@ def start_run(spec: ModelSpec, cfg: TrainConfig, source: str, root: Path, *, dat
               run_id: str | None = None, owner: str | None = None, **kw) -> tuple[Run | None, TrainResult]:
     """Check everything, build the model, then create the run folder and train it."""
     cfg.validate()
+    resolve_device(cfg.device)  # cuda without a GPU is refused before anything is loaded or created
     data = data or load_dataset(source)
     check_fits(data, spec, cfg)
     model = initial_model(spec, cfg.seed)  # a spec that cannot be built fails here, before any folder exists

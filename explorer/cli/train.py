@@ -1,13 +1,14 @@
 """`train`: one run a seed (or `--resume RUN`), on one process or under torchrun."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from pathlib import Path
 from typing import Callable
 
 from ..settings import shorten, torchvision_root, zoo_root
-from ..train import SCHEDULES, TrainConfig
+from ..train import SCHEDULES, TrainConfig, recommended_defaults
 from .common import ArgError, Bar, Stopper, add_model_args, model_spec_from_args
 
 
@@ -20,14 +21,16 @@ def add_parser(sub):
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--seeds", type=int, nargs="+", default=[0])
     t.add_argument("--subset", type=int, default=None, help="train on a stratified subset of this many images")
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    t.add_argument("--batch-size", type=int, default=None,
+                   help=f"images a step (default {TrainConfig.batch_size}; 64 for digits)")
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
     t.add_argument("--momentum", type=float, default=TrainConfig.momentum)
     t.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     t.add_argument("--schedule", choices=list(SCHEDULES), default=TrainConfig.schedule)
     t.add_argument("--warmup-epochs", type=float, default=0.0)
     t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--no-augment", action="store_true", help="no random crop / flip (e.g. for digits)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop + flip (default on; off for digits, whose 8x8 images it garbles)")
     t.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU too (fast where the CPU has AMX)")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--root", type=Path, default=None, help=f"run store (default {zoo_root()})")
@@ -38,10 +41,12 @@ def add_parser(sub):
 
 
 def config_from_args(a) -> TrainConfig:
-    return TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, momentum=a.momentum,
-                       weight_decay=a.weight_decay, schedule=a.schedule, warmup_epochs=a.warmup_epochs,
-                       label_smoothing=a.label_smoothing, subset=a.subset, seed=a.seeds[0], device=a.device,
-                       augment=not a.no_augment, bf16=True if a.bf16 else None).validate()
+    """The flags given, over the data set's recommended defaults (digits: batch 64, no augmentation)."""
+    rec = recommended_defaults(a.data)
+    given = {k: v for k, v in (("batch_size", a.batch_size), ("augment", a.augment)) if v is not None}
+    return TrainConfig(epochs=a.epochs, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
+                       warmup_epochs=a.warmup_epochs, label_smoothing=a.label_smoothing, subset=a.subset,
+                       seed=a.seeds[0], device=a.device, bf16=True if a.bf16 else None, **{**rec, **given}).validate()
 
 
 def _init_distributed():

@@ -31,7 +31,7 @@ import torch
 from .. import __version__
 from ..atomic import atomic_write_json
 from ..models import ModelSpec, ModelSpecError, ResNet, build_model
-from ..settings import shorten
+from ..settings import PROBE_DIR, shorten
 from ..train import GradLog, TrainConfig, TrainState
 from .files import (RunError, load_gradlog, load_weights_into, read_history, read_json, read_st, save_gradlog,
                     weights_cap, write_checkpoint, write_weights)
@@ -172,8 +172,8 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
         return Listing([], [])
     for path in entries:
         try:
-            if path.is_symlink() or not path.is_dir():
-                continue
+            if path.is_symlink() or not path.is_dir() or path.resolve() == PROBE_DIR.resolve():
+                continue  # links are never followed; checkpoints/probe/ holds the shipped probe set
             if not (path / "config.json").exists() and not any(path.iterdir()):
                 continue  # an empty folder being created
             runs.append(open_run(root, path.name, validate=validate))

@@ -70,7 +70,6 @@ class TrainConfig:
              "trained; raise the subset or lower the batch size.")
         need(is_int(self.seed) and 0 <= self.seed < SEED_LIMIT, f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}.")
         need(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}.")
-        need(self.device != "cuda" or torch.cuda.is_available(), "device cuda was asked for but no CUDA GPU is available; use cpu or auto.")
         need(isinstance(self.augment, bool), f"augment must be true or false, got {self.augment!r}.")
         for name in ("channels_last", "bf16"):
             v = getattr(self, name)
@@ -96,8 +95,15 @@ class TrainConfig:
 
 
 def resolve_device(device: str) -> torch.device:
+    """The torch device for a config's ``device``; cuda without a GPU is a ConfigError.
+
+    Checked when training starts, not when a record is read: a run trained on a GPU stays a
+    valid record on a machine without one.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use cpu or auto.")
     return torch.device(device)
 
 

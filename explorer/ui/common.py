@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -137,6 +136,20 @@ def sidebar() -> list[Run]:
 def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
                        key=key or f"dl_{filename}", disabled=df.empty)
+
+
+def readable(runs: list[Run], what: str) -> list[Run]:
+    """The runs whose ``what`` ("history" or "gradlog") reads and is non-empty; the others get one note."""
+    ok, skipped = [], []
+    for r in runs:
+        try:
+            if getattr(r, what)():
+                ok.append(r)
+        except ValueError as e:  # a damaged file never stops the page from drawing the other runs
+            skipped.append(f"{r.id}: {e}")
+    if skipped:
+        st.caption(f"Skipped {len(skipped)} run(s) whose files cannot be read: " + "; ".join(skipped)[:500])
+    return ok
 
 
 def need_runs(runs: list[Run], what: str = "this page") -> bool:

@@ -3,7 +3,7 @@ import streamlit as st
 from explorer.charts import curves_chart, gap_chart
 from explorer.runs import label_runs
 from explorer.tables import generalisation_gap, history_table, per_class_table
-from explorer.ui.common import csv_button, guarded, need_runs
+from explorer.ui.common import csv_button, guarded, need_runs, readable
 
 
 @guarded
@@ -11,7 +11,7 @@ def render():
     st.title("Curves")
     st.caption("Seed 000 and 001: train and test accuracy and loss per epoch. If a deeper plain net has *higher "
                "training error* too, the degradation is not overfitting.")
-    runs = [r for r in st.session_state.get("selected_runs", []) if r.history()]
+    runs = readable(st.session_state.get("selected_runs", []), "history")
     if not need_runs(runs, "training curves"):
         return
     hist = history_table(runs)

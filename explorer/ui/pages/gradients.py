@@ -1,7 +1,8 @@
 import streamlit as st
 
-from explorer.charts import gradient_chart, gradient_table
-from explorer.ui.common import csv_button, guarded, need_runs
+from explorer.charts import gradient_chart
+from explorer.tables import gradient_table
+from explorer.ui.common import csv_button, guarded, need_runs, readable
 
 
 @guarded
@@ -9,7 +10,7 @@ def render():
     st.title("Gradients")
     st.caption("Seed 001: the mean |grad| of every stage's parameters at every step. Vanishing gradients would show "
                "as stage0's values falling orders of magnitude below the last stage's.")
-    runs = [r for r in st.session_state.get("selected_runs", []) if r.gradlog() is not None]
+    runs = readable(st.session_state.get("selected_runs", []), "gradlog")
     if not need_runs(runs, "gradient logs"):
         return
     all_stages = sorted({g for r in runs for g in r.gradlog().groups}, key=lambda s: (s == "head", s))

@@ -2,7 +2,6 @@ import streamlit as st
 
 from explorer.charts import degradation_chart
 from explorer.tables import degradation_table
-from explorer.data import DataError
 from explorer.ui.common import csv_button, guarded, load_runs
 from explorer.ui.datasets import data_status
 

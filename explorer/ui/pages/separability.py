@@ -3,18 +3,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_run, run_mean_std
+from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_mean_std
 from explorer.charts import cka_heatmap, scatter_chart, separability_chart
-from explorer.data import probe_set
 from explorer.features import extract
 from explorer.runs import Run, label_runs
 from explorer.tables import label_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs
-from explorer.ui.datasets import dataset_for
-
-
-def _source(run: Run) -> str:
-    return run.record.data.source or run.record.data.name
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -28,13 +22,12 @@ def _mtime(run: Run) -> float:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_table(run_path: str, mtime: float, reduction: str, metrics: tuple[str, ...], _run: Run) -> pd.DataFrame:
-    return analyze_run(_run, dataset_for(_source(_run)), reduction, list(metrics))
+    return analyze_run(_run, None, reduction, list(metrics))
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)  # shared, not copied: flat maps can be large
 def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> dict:
-    data = dataset_for(_source(_run))
-    probe = probe_set(data)
+    probe, data, _ = probe_for(_run)
     mean, std = run_mean_std(_run, data)
     return extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction)
 
@@ -60,7 +53,7 @@ def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) ->
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_points(run_path: str, mtime: float, stage: str, reduction: str, method: str, _run: Run) -> pd.DataFrame:
-    probe = probe_set(dataset_for(_source(_run)))
+    probe = probe_for(_run)[0]
     X = cached_features(run_path, mtime, reduction, _run)[stage]
     y = probe.labels.numpy()
     if not np.isfinite(X).all():
@@ -116,6 +109,8 @@ def render():
                    help="Means and bands are over the replicates of one condition (same experiment, other seed) only.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     st.altair_chart(separability_chart(table, band_kind), use_container_width=False)
+    for note in sorted(set(table["probe_note"].dropna().astype(str)) - {""}):
+        st.info(note)
     notes = table[table["note"].astype(str) != ""]
     if not notes.empty:
         st.warning("Some values are NaN: " + "; ".join(sorted(set(notes["run_id"] + " " + notes["stage"] + ": " + notes["note"])))[:600])

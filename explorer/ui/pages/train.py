@@ -7,7 +7,7 @@ import torch
 from explorer import jobs
 from explorer.data import DataError
 from explorer.models import ModelSpec
-from explorer.train import SCHEDULES, TrainConfig
+from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig
 from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP
@@ -16,13 +16,13 @@ DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchv
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Seeds as the trainer accepts them: 1 to 10 distinct integers in [0, 2**63)."""
+    """Seeds as the trainer accepts them: 1 to 10 distinct integers in [0, SEED_LIMIT)."""
     try:
         seeds = [int(s) for s in text.replace(",", " ").split()]
     except ValueError:
         raise ValueError(f"Seeds must be whole numbers separated by commas, e.g. 0, 1, 2; got {text[:40]!r}.") from None
-    if not seeds or len(seeds) > 10 or any(not 0 <= s < 2**63 for s in seeds):
-        raise ValueError("Give between 1 and 10 seeds, each a whole number from 0 to 2**63 - 1, e.g. 0, 1, 2.")
+    if not seeds or len(seeds) > 10 or any(not 0 <= s < SEED_LIMIT for s in seeds):
+        raise ValueError(f"Give between 1 and 10 seeds, each a whole number from 0 to {SEED_LIMIT - 1}, e.g. 0, 1, 2.")
     return list(dict.fromkeys(seeds))
 
 
