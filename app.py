@@ -7,11 +7,16 @@ st.set_page_config(page_title="Residual Explorer", page_icon=":material/stacked_
 
 pages = [
     st.Page(PAGES["overview"], title="Overview", icon=":material/home:", default=True),
+    st.Page(PAGES["runs"], title="Runs", icon=":material/table_rows:"),
     st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
     st.Page(PAGES["curves"], title="Curves", icon=":material/show_chart:"),
     st.Page(PAGES["gradients"], title="Gradients", icon=":material/gradient:"),
     st.Page(PAGES["separability"], title="Separability", icon=":material/scatter_plot:"),
 ]
+# Tags of multiselects show the whole run label (Streamlit cuts them at a fixed width by default).
+st.markdown("<style>[data-baseweb='tag'] {max-width: none !important; height: auto !important;} "
+            "[data-baseweb='tag'] span {max-width: none !important; white-space: normal !important; "
+            "overflow: visible !important;}</style>", unsafe_allow_html=True)
 page = st.navigation(pages)
 st.session_state["selected_runs"] = sidebar()
 page.run()

@@ -6,9 +6,9 @@ metric settings and the package version, so analysing the same runs again is ins
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .atomic import atomic_write_bytes, atomic_write_json
-from .data import Dataset, DataError, default_cache_dir, load_dataset, probe_set, resolve_probe
+from .atomic import atomic_write_bytes
+from . import cache
+from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
 from .features import REDUCTIONS, extract
 from .runs import Run, RunError, label_runs
 from . import separability as sep
@@ -45,12 +46,13 @@ def _weights_hash(run: Run) -> str:
     p = run.weights_file()
     if p is None:
         raise RunError(f"Run {run.id} has no weights to analyse (no finished epoch, or weights not shipped).")
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:24]
+    st = p.stat()
+    return _hash_file(str(p), st.st_mtime_ns, st.st_size)
 
 
-def _cache_path(key: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    return default_cache_dir() / "analysis" / f"{digest}.json"
+@functools.lru_cache(maxsize=256)
+def _hash_file(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24]
 
 
 def _metric_kwargs(name: str) -> dict:
@@ -113,20 +115,43 @@ def probe_for(run: Run, data: Dataset | str | None = None):
 _ROW_KEYS = {"stage": str, "dims": int, "n": int, "metric": str, "note": str}
 
 
-def _read_cache(path: Path) -> list[dict] | None:
-    """The cached rows, or None when absent, damaged or of the wrong shape (then recomputed)."""
-    try:
-        rows = json.loads(path.read_text())["rows"]
-        ok = isinstance(rows, list) and rows and all(
-            isinstance(r, dict) and all(isinstance(r.get(k), t) for k, t in _ROW_KEYS.items())
-            and (r.get("value") is None or isinstance(r["value"], (int, float))) for r in rows)
-        return rows if ok else None
-    except (ValueError, KeyError, TypeError, OSError, RecursionError):
-        return None
+def _rows(entry: dict | None) -> list[dict] | None:
+    """The rows of a cache entry, or None when absent or of the wrong shape (then recomputed)."""
+    rows = (entry or {}).get("rows")
+    ok = isinstance(rows, list) and rows and all(
+        isinstance(r, dict) and all(isinstance(r.get(k), t) for k, t in _ROW_KEYS.items())
+        and (r.get("value") is None or isinstance(r["value"], (int, float))) for r in rows)
+    return rows if ok else None
+
+
+def _input_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
+    """Every input that changes a run's features: weights, input normalisation, probe set, reduction, code."""
+    return {"weights": _weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
+            "probe": probe.hash, "reduction": reduction, "version": __version__}
+
+
+def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *,
+                 progress: Callable[[float], None] | None = None, ship: bool = False,
+                 use_cache: bool = True) -> dict[str, np.ndarray]:
+    """Stage features of the probe set, extracted once per run, reduction and probe set.
+
+    gap features (a few hundred KB a run) are kept in the analysis cache and shared by the table,
+    the 2-D projections and CKA; flat ones (tens of MB) are recomputed.
+    """
+    key = {**_input_key(run, probe, mean, std, reduction), "kind": "features"}
+    if reduction == "gap" and use_cache:
+        found = cache.read_arrays(key)
+        if found is not None and set(found) == set(run.spec.stage_names):
+            return {s: found[s] for s in run.spec.stage_names}
+    feats = extract(run.load_model(), probe.images, mean, std, reduction=reduction, progress=progress)
+    if reduction == "gap":
+        cache.write_arrays(key, feats, shipped=ship)
+    return feats
 
 
 def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,
-                *, use_cache: bool = True, progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+                *, use_cache: bool = True, progress: Callable[[float, str], None] | None = None,
+                cached_only: bool = False, ship: bool = False) -> pd.DataFrame | None:
     """The tidy table of one run on its probe set (cached). ``data``: a data set to take the probe from
     instead of the run's own (resolved on this machine: its data, a matching copy, or the shipped probe)."""
     metrics = check_metrics(metrics or DEFAULT_METRICS)
@@ -141,20 +166,18 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
     if int(probe.labels.bincount().min()) < folds:
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
     mean, std = run_mean_std(run, ds)
-    key = {"weights": _weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
-           "probe": probe.hash, "reduction": reduction, "metrics": sorted(metrics), "settings": SETTINGS.to_dict(),
-           "version": __version__}
-    cache = _cache_path(key)
-    rows = _read_cache(cache) if use_cache else None
+    key = {**_input_key(run, probe, mean, std, reduction), "metrics": sorted(metrics), "settings": SETTINGS.to_dict()}
+    rows = _rows(cache.read_json(key)) if use_cache else None
+    if rows is None and cached_only:
+        return None  # not analysed yet; the caller shows that rather than computing
     if rows is None:
-        model = run.load_model()
         step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
-        feats = extract(model, probe.images, mean, std, reduction=reduction, progress=step)
+        feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
         rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner)
         del feats
-        atomic_write_json(cache, {"key": key, "rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None}
-                                                       for r in rows]})
+        cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
+                         shipped=ship)
     prov = _provenance(run)
     alone = label_runs([run.record], {run.id: run.status})
     prov.update(label=alone.run[run.id], condition=alone.condition_of[run.id],

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write_bytes, atomic_write_text
-from .charts import curves_chart, degradation_chart, gradient_chart
+from .charts import curves_chart, degradation_chart, gradient_panels
 from .reference import HE_2016_CIFAR10_TEST_ERROR as HE_2016
 from .runs import label_runs, list_runs
 from .separability import DEFAULT_SETTINGS, describe
-from .tables import band, degradation_table, gradient_table, history_table, runs_table
+from .gradient_tables import gradient_summary, gradient_table
+from .tables import band, degradation_table, history_table, runs_table
 
 
 def _pct(v) -> str:
@@ -113,14 +114,16 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     if cifar:
         md += ["## Accuracy curves", "", "Mean over the replicates of each condition, band ± std, clipped to [0, 1].", "", "![accuracy curves](figures/curves.png)", ""]
 
-    grad_runs = [r for r in runs if r.gradlog() is not None and r.seed == 0]
-    grad_runs = [r for r in grad_runs if r.spec.family == "cifar" and r.spec.batchnorm]
+    grad_runs = [r for r in runs if r.gradlog() is not None and r.spec.family == "cifar" and r.spec.batchnorm
+                 and r.status == "finished"]
     if grad_runs:
         gt = gradient_table(grad_runs, ["stage0", "stage3"], max_points=200, smooth=25)  # stage3: the cifar family's last
         if figures:
-            _save_png(gradient_chart(gt, "mean |grad|", 25), fig_dir / "gradients.png")
+            _save_png(gradient_panels(gradient_summary(gt), "mean |grad|", "moving average of 25 steps", True),
+                      fig_dir / "gradients.png")
         md += ["## Gradients: stage0 vs the last stage", "",
-               "Mean |grad| of the stage's parameters at every step (seed 0, moving average of 25 steps).", "",
+               "Mean |grad| of the stage's parameters at every step (moving average of 25 steps), a panel a condition: "
+               "the line is the median over its replicates, the band their min..max.", "",
                "![gradients](figures/gradients.png)", ""]
 
     sep_table = separability_tables(root)

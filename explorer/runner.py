@@ -19,6 +19,7 @@ import torch
 from .atomic import atomic_write_json
 from .data import Dataset, load_dataset, probe_set
 from .models import ModelSpec, build_model
+from .runs.record import check_bounds
 from .runs import (DataInfo, Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock,
                    save_epoch, update_record)
 from .settings import owner as env_owner
@@ -124,6 +125,7 @@ def start_run(spec: ModelSpec, cfg: TrainConfig, source: str, root: Path, *, dat
               run_id: str | None = None, owner: str | None = None, **kw) -> tuple[Run | None, TrainResult]:
     """Check everything, build the model, then create the run folder and train it."""
     cfg.validate()
+    check_bounds(spec)
     resolve_device(cfg.device)  # cuda without a GPU is refused before anything is loaded or created
     data = data or load_dataset(source)
     check_fits(data, spec, cfg)

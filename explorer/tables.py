@@ -12,24 +12,28 @@ import numpy as np
 import pandas as pd
 
 from .reference import HE_2016_CIFAR10_TEST_ERROR, HE_2016_SOURCE
-from .runs import Run, condition_id, label_runs, series_labels
+from .runs import Labels, Run, condition_id, label_runs, series_labels
 
 BAND_KINDS = ("std", "95% CI")
 COMPLETE = ("finished", "imported")
-RUN_COLUMNS = ["run", "group", "group_label", "condition", "run_id", "seed", "status"]
+RUN_COLUMNS = ["run", "group", "group_label", "condition", "condition_label", "run_id", "seed", "status"]
 
 
-def run_keys(runs: list[Run]) -> pd.DataFrame:
-    """One row a run: label, aggregation group (condition, or the run itself if incomplete), seed, status."""
+def run_keys(runs: list[Run], labels: Labels | None = None) -> pd.DataFrame:
+    """One row a run: label, aggregation group (condition, or the run itself if incomplete), seed, status.
+
+    ``labels``: labels made for a larger set of runs shown together (the app's selection), so that a
+    table of some of them names them as every other table does.
+    """
     statuses = {r.id: r.status for r in runs}
-    labels = label_runs([r.record for r in runs], statuses)
+    labels = labels or label_runs([r.record for r in runs], statuses)
     rows = []
     for r in runs:
         cond = labels.condition_of[r.id]
         complete = statuses[r.id] in COMPLETE
         rows.append({"run": labels.run[r.id], "group": cond if complete else r.id,
                      "group_label": labels.condition[cond] if complete else labels.run[r.id], "condition": cond,
-                     "run_id": r.id, "seed": r.seed, "status": statuses[r.id]})
+                     "condition_label": labels.condition[cond], "run_id": r.id, "seed": r.seed, "status": statuses[r.id]})
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -38,7 +42,7 @@ def _with_keys(rows: list[dict], keys: pd.DataFrame, columns: list[str]) -> pd.D
     return keys.merge(df, on="run_id", how="inner")[RUN_COLUMNS + columns]
 
 
-def history_table(runs: list[Run]) -> pd.DataFrame:
+def history_table(runs: list[Run], labels: Labels | None = None) -> pd.DataFrame:
     """One row per (run, epoch, split) with accuracy, loss and error; long form for charts."""
     rows = []
     for run in runs:
@@ -48,7 +52,7 @@ def history_table(runs: list[Run]) -> pd.DataFrame:
                                      ("test", h.get("test_acc"), h.get("test_loss"))):
                 if acc is not None:
                     rows.append({"run_id": run.id, "epoch": h["epoch"], "split": split, "accuracy": acc, "loss": loss})
-    df = _with_keys(rows, run_keys(runs), ["epoch", "split", "accuracy", "loss"])
+    df = _with_keys(rows, run_keys(runs, labels), ["epoch", "split", "accuracy", "loss"])
     df["loss"] = pd.to_numeric(df["loss"], errors="coerce")
     return df
 
@@ -102,38 +106,6 @@ def per_class_table(run: Run, epoch: int | None = None) -> pd.DataFrame:
     return pd.DataFrame({"class": list(classes)[:len(per)], "test_acc": per})
 
 
-def gradient_table(runs: list[Run], stages: list[str] | None = None, max_points: int = 600,
-                   smooth: int = 1, stat: str = "mean_abs") -> pd.DataFrame:
-    """Per-step gradient statistic of each stage, downsampled for display.
-
-    Downsampling keeps each window's min, max and mean (so spikes and dips stay visible);
-    ``smooth`` > 1 applies a centred moving average of that many steps first.
-    """
-    parts = []
-    for run in runs:
-        log = run.gradlog()
-        if log is None or len(log.epoch) == 0:
-            continue
-        arr = getattr(log, stat)
-        steps_per_epoch = max(1, int(np.sum(log.epoch == log.epoch[0])))
-        for j, stage in enumerate(log.groups):
-            if stages and stage not in stages:
-                continue
-            v = arr[:, j].astype(np.float64)
-            if smooth > 1:
-                v = pd.Series(v).rolling(smooth, center=True, min_periods=1).mean().to_numpy()
-            w = max(1, int(np.ceil(len(v) / max_points)))
-            idx = np.arange(0, len(v), w)
-            for name, red in (("mean", np.mean), ("min", np.min), ("max", np.max)):
-                vals = np.array([red(v[i:i + w]) for i in idx])
-                parts.append(pd.DataFrame({"run_id": run.id, "stage": stage, "step": idx + 1,
-                                           "epoch": (idx + 1) / steps_per_epoch, "stat": name, "value": vals}))
-    cols = ["stage", "step", "epoch", "stat", "value"]
-    if not parts:
-        return pd.DataFrame(columns=RUN_COLUMNS + cols)
-    return run_keys(runs).merge(pd.concat(parts, ignore_index=True), on="run_id")[RUN_COLUMNS + cols]
-
-
 def degradation_table(runs: list[Run]) -> pd.DataFrame:
     """Final train and test error (%) of every complete run, with the series it belongs to.
 
@@ -185,13 +157,48 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def label_table(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+def label_table(df: pd.DataFrame, runs: list[Run], labels: Labels | None = None) -> pd.DataFrame:
     """``df`` (with a run_id column) with the labels, conditions and statuses of the runs shown together."""
-    keys = run_keys(runs)
-    labels = label_runs([r.record for r in runs])
-    keys["condition_label"] = keys["condition"].map(labels.condition)
+    labels = labels or label_runs([r.record for r in runs], {r.id: r.status for r in runs})
+    keys = run_keys(runs, labels)
     out = df.drop(columns=[c for c in ("label", "condition", "condition_label", "status") if c in df])
     out = out.merge(keys.rename(columns={"run": "label"})[["run_id", "label", "condition", "condition_label", "status"]],
                     on="run_id", how="left")
     front = ["run_id", "label", "condition", "condition_label", "status"]
     return out[front + [c for c in out.columns if c not in front]]
+
+
+def _ci(values) -> str:
+    """mean ± 95% CI half-width (t-distribution) and the replicate count, as text."""
+    from scipy.stats import t as student_t
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return "–"
+    if len(v) == 1:
+        return f"{v[0]:.3g} (n=1)"
+    half = student_t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():.3g} ± {half:.2g} (n={len(v)})"
+
+
+def answer_table(deg: pd.DataFrame, late: pd.DataFrame, sep: pd.DataFrame | None) -> pd.DataFrame:
+    """Per series and depth: train and test error, the late stage0/last-stage gradient ratio, and the
+    last stage's LDA accuracy and usable information, each mean ± 95% CI over the condition's replicates.
+
+    ``deg``: `degradation_table`; ``late``: `gradient_tables.late_ratio_table`; ``sep``: analysis rows
+    (any runs not in it show "–": not analysed yet).
+    """
+    rows = []
+    for (net, depth), g in deg.groupby(["net", "depth"]):
+        ids = set(g["run_id"])
+        row = {"net": net, "depth": depth, "replicates": len(ids),
+               "train error %": _ci(g["train_error"]), "test error %": _ci(g["test_error"]),
+               "stage0 / last-stage gradient (late)": _ci(late[late["run_id"].isin(ids)]["ratio"]) if len(late) else "–"}
+        for metric, name in (("lda_accuracy", "last-stage LDA accuracy"), ("mi_probe_bits", "last-stage usable information (bits)")):
+            vals = []
+            if sep is not None and len(sep):
+                s = sep[(sep["metric"] == metric) & sep["run_id"].isin(ids)]
+                last = s.sort_values("stage").groupby("run_id").tail(1)
+                vals = last["value"].tolist()
+            row[name] = _ci(vals) if vals else "not analysed yet"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PAGES = ["explorer/ui/pages/overview.py", "explorer/ui/pages/train.py", "explorer/ui/pages/curves.py",
+PAGES = ["explorer/ui/pages/overview.py", "explorer/ui/pages/runs.py", "explorer/ui/pages/train.py", "explorer/ui/pages/curves.py",
          "explorer/ui/pages/gradients.py", "explorer/ui/pages/separability.py"]
 
 
@@ -44,7 +44,8 @@ def test_every_page_renders(app, page):
 def test_picker_selects_the_right_run(app):
     at = app
     at.sidebar.selectbox(key="pick_family").set_value("cifar").run()
-    at.sidebar.select_slider(key="pick_depth_cifar").set_value(8).run()
+    # the store holds depth 8 only: no slider, the one depth with runs is named
+    assert any("Depth: 8" in c.value for c in at.sidebar.caption)
     at.sidebar.toggle(key="pick_residual").set_value(False).run()
     at.sidebar.toggle(key="pick_bn").set_value(True).run()
     ids = at.session_state["selected_ids"]
@@ -57,6 +58,7 @@ def test_picker_selects_the_right_run(app):
 
 def test_picker_offers_training_when_nothing_matches(app):
     at = app
+    at.sidebar.radio(key="source").set_value("own runs").run()  # empty: the usual depths are offered
     at.sidebar.select_slider(key="pick_depth_cifar").set_value(56).run()
     assert at.session_state["selected_ids"] == []
     assert any("No run of resnet56" in i.value for i in at.sidebar.info)
@@ -72,7 +74,7 @@ def test_train_form_rejects_bad_input(app, field, value, match):
     if field == "tr_path":
         at.radio(key="tr_data").set_value("image folder or .zip")
     at.text_input(key=field).set_value(value)
-    at.button[0].click().run()  # the form's submit button
+    next(b for b in at.button if b.label == "Queue training").click().run()  # the form's submit button
     assert any(match in e.value for e in at.error), [e.value for e in at.error]
     assert not at.exception
     from explorer.jobs import list_jobs
@@ -96,3 +98,16 @@ def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
     shown = at.dataframe[0].value
     assert len(shown) == len(df)
     assert any(h.value == "Linear CKA" for h in at.subheader)
+
+
+def test_runs_page_rows_become_the_selection(app):
+    at = app.switch_page("explorer/ui/pages/runs.py").run()
+    assert not _errors(at)
+    shown = at.dataframe[0].value
+    assert len(shown) == 5 and shown["label"].is_unique
+    at.session_state["pending_pick"] = shown["label"].tolist()[:2]  # what the button stores for ticked rows
+    at.run()
+    assert at.session_state["selected_ids"] == shown["run_id"].tolist()[:2]
+    at.toggle(key="rn_group").set_value(True).run()
+    g = at.dataframe[0].value
+    assert g["replicates"].sum() == 5 and (g["replicates"] == 2).sum() == 1  # FULL has seeds 0 and 1

@@ -49,7 +49,7 @@ def test_deploy_refuses_paths_outside_roots(deployed):
     at = _train_page()
     at.radio(key="tr_data").set_value("image folder or .zip")
     at.text_input(key="tr_path").set_value("/etc")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Queue training").click().run()
     assert any("must come from under" in e.value for e in at.error)
     assert jobs.list_jobs(deployed) == []
 
@@ -63,7 +63,7 @@ def test_deploy_queue_limit(deployed):
     jobs._save(job)
     at = _train_page()
     at.radio(key="tr_data").set_value("digits (offline, tiny)")
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Queue training").click().run()
     assert any("queue is full" in e.value for e in at.error), [e.value for e in at.error]
     assert len(jobs.list_jobs(deployed)) == 1
     assert not any(b.key == f"cancel_{job.id}" for b in at.button), "a session may not cancel another's job"

@@ -9,6 +9,7 @@ from typing import Callable
 
 from ..settings import shorten, torchvision_root, zoo_root
 from ..train import SCHEDULES, TrainConfig, recommended_defaults
+from ..runs.record import check_bounds
 from .common import ArgError, Bar, Stopper, add_model_args, model_spec_from_args
 
 
@@ -108,6 +109,7 @@ def run(a) -> int:
     if any(s < 0 for s in a.seeds):
         raise ArgError("seeds must be non-negative integers.")
     spec = model_spec_from_args(a)
+    check_bounds(spec)  # before the data set is loaded
     cfg = config_from_args(a)
     return train_seeds(spec, cfg, list(dict.fromkeys(a.seeds)), a.data, root, data_root=a.data_root,
                        download=a.download, bar=bar, should_stop=stopper,

@@ -18,6 +18,8 @@ from ..train import ConfigError, TrainConfig
 STATUSES = ("running", "finished", "diverged", "cancelled", "failed", "interrupted", "imported")
 FINAL_KEYS = ("train_acc", "test_acc", "train_loss", "test_loss", "train_eval_acc", "train_eval_loss")
 NORMALIZATIONS = ("data", "cifar10", "imagenet", "custom")
+MAX_DEPTH = 2000  # deeper than any net here (resnet1202); a bound on what a record may ask to build
+MAX_CLASSES = 10000
 
 
 class RecordError(ValueError):
@@ -225,6 +227,14 @@ def _provenance(d: dict, where: str) -> Provenance:
                       source, _opt_str(d, "weights_omitted", where), _opt_str(d, "traceback", where))
 
 
+def check_bounds(spec: ModelSpec) -> None:
+    """A model spec within what the explorer builds (depth, classes): checked before anything is built."""
+    if not 1 <= spec.depth <= MAX_DEPTH:
+        raise RecordError(f"A depth of {spec.depth} is beyond what the explorer builds (at most {MAX_DEPTH} layers).")
+    if not 2 <= spec.num_classes <= MAX_CLASSES:
+        raise RecordError(f"{spec.num_classes} classes is beyond what the explorer builds (2 to {MAX_CLASSES}).")
+
+
 def parse_record(d: Any, run_id: str) -> RunRecord:
     """Validate a config.json object and build its record; a RecordError names what is wrong."""
     where = run_id
@@ -233,8 +243,13 @@ def parse_record(d: Any, run_id: str) -> RunRecord:
     _need(not missing, where, f"it lacks {', '.join(missing)}.")
     status = d["status"]
     _need(status in STATUSES, where, f"unknown status {status!r}; expected one of {', '.join(STATUSES)}.")
+    raw = d["model"]
+    _need(isinstance(raw, dict), where, "'model' must be an object.")
+    for key, lo, hi in (("depth", 1, MAX_DEPTH), ("num_classes", 2, MAX_CLASSES)):  # bounded before anything is built
+        v = raw.get(key, 10 if key == "num_classes" else None)
+        _need(_is_int(v) and lo <= v <= hi, where, f"'model.{key}' must be an integer from {lo} to {hi}.")
     try:
-        model = ModelSpec.from_dict(d["model"])
+        model = ModelSpec.from_dict(raw)
     except (ModelSpecError, TypeError) as e:
         raise RecordError(f"config.json of {where}: its model spec is invalid ({e})") from None
     data = DataInfo.parse(d["data"], where)

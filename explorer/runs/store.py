@@ -31,7 +31,7 @@ import torch
 from .. import __version__
 from ..atomic import atomic_write_json
 from ..models import ModelSpec, ModelSpecError, ResNet, build_model
-from ..settings import PROBE_DIR, shorten
+from ..settings import PROBE_DIR, SHIPPED_CACHE, shorten
 from ..train import GradLog, TrainConfig, TrainState
 from .files import (RunError, load_gradlog, load_weights_into, read_history, read_json, read_st, save_gradlog,
                     weights_cap, write_checkpoint, write_weights)
@@ -106,7 +106,7 @@ class Run:
     def weights_file(self) -> Path | None:
         """weights.safetensors, else the last checkpoint, else None."""
         for name in ("weights.safetensors", "checkpoint.safetensors"):
-            if (self.path / name).is_file():
+            if os.path.lexists(self.path / name):  # a link or a special file is refused when read, with the reason
                 return self.path / name
         return None
 
@@ -172,8 +172,8 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
         return Listing([], [])
     for path in entries:
         try:
-            if path.is_symlink() or not path.is_dir() or path.resolve() == PROBE_DIR.resolve():
-                continue  # links are never followed; checkpoints/probe/ holds the shipped probe set
+            if path.is_symlink() or not path.is_dir() or path.resolve() in (PROBE_DIR, SHIPPED_CACHE):
+                continue  # links are never followed; the zoo's probe set and analyses sit beside its runs
             if not (path / "config.json").exists() and not any(path.iterdir()):
                 continue  # an empty folder being created
             runs.append(open_run(root, path.name, validate=validate))
@@ -186,7 +186,7 @@ def validate_run(run: Run) -> None:
     """Raise RunError if the run's files are inconsistent with its record."""
     rec = run.record
     if rec.status in ("finished", "imported") and not rec.provenance.weights_omitted:
-        if not (run.path / "weights.safetensors").is_file():
+        if not os.path.lexists(run.path / "weights.safetensors"):
             raise RunError(f"Run {run.id} is {rec.status} but weights.safetensors is missing.")
         run.load_model()
     if rec.epochs_done > 0:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
+from ..charts import color_map
 from ..runs import BrokenRun, Run, label_runs, list_runs
 
 FAMILY_LABELS = {"cifar": "cifar — He et al.'s CIFAR ResNet (6n+2)", "resnet": "resnet — torchvision layout, CIFAR stem"}
@@ -32,7 +33,9 @@ def guarded(fn):
             return fn(*a, **kw)
         except ValueError as e:  # our own errors say what was expected
             st.error(str(e))
-        except Exception as e:  # noqa: BLE001 - the UI must never show a traceback
+        except Exception as e:  # noqa: BLE001 - the UI must never show a traceback (it goes to the server log)
+            import traceback
+            traceback.print_exc()
             st.error(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}). The rest of the app keeps working; "
                      "try another selection or reload.")
     return wrapper
@@ -72,18 +75,26 @@ def analysable(runs: list[Run]) -> list[Run]:
     return [r for r in runs if r.weights_file() is not None]
 
 
-def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | None = None) -> tuple[str, int, bool, bool]:
-    """Family, depth (select-slider; the usual depths plus any depth of the runs present), residual and BatchNorm."""
+def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | None = None,
+                  variant_disabled: bool = False) -> tuple[str, int, bool, bool]:
+    """Family, depth, residual and BatchNorm. With ``runs``, only the depths those runs have are offered."""
     d = defaults or {}
     fams = list(FAMILY_LABELS)
     family = st.selectbox("Family", fams, index=fams.index(d.get("family", "cifar")), format_func=FAMILY_LABELS.get,
                           key=f"{prefix}_family")
-    present = {r.spec.depth for r in runs or [] if r.spec.family == family}
-    depths = sorted(set(DEPTHS[family]) | present)
+    present = sorted({r.spec.depth for r in runs or [] if r.spec.family == family})
+    depths = present if runs is not None and present else sorted(DEPTHS[family])
     depth_default = d.get("depth") if d.get("depth") in depths else depths[0]
-    depth = st.select_slider("Depth", options=depths, value=depth_default, key=f"{prefix}_depth_{family}")
-    residual = st.toggle("Residual connections", value=d.get("residual", True), key=f"{prefix}_residual")
-    batchnorm = st.toggle("BatchNorm", value=d.get("batchnorm", True), key=f"{prefix}_bn")
+    if len(depths) > 1:
+        depth = st.select_slider("Depth", options=depths, value=depth_default, key=f"{prefix}_depth_{family}")
+    else:
+        depth = depths[0]
+        st.caption(f"Depth: {depth} (the only one with runs here)")
+    if runs is not None:
+        st.caption("Depths with runs in this source; train others on the Train page.")
+    residual = st.toggle("Residual connections", value=d.get("residual", True), key=f"{prefix}_residual",
+                         disabled=variant_disabled)
+    batchnorm = st.toggle("BatchNorm", value=d.get("batchnorm", True), key=f"{prefix}_bn", disabled=variant_disabled)
     return family, depth, residual, batchnorm
 
 
@@ -94,6 +105,9 @@ def sidebar() -> list[Run]:
         jobs.tick(own_root(), settings.max_running())
     except OSError:
         pass
+    pending = st.session_state.pop("pending_pick", None)  # rows ticked on the Runs page
+    if pending is not None:
+        st.session_state["pick_mode"], st.session_state["pick_runs"] = "runs by name", pending
     with st.sidebar:
         st.header("Models")
         source = st.radio("Runs from", SOURCES, index=2, horizontal=True, key="source",
@@ -101,8 +115,9 @@ def sidebar() -> list[Run]:
         runs, broken = load_runs(source)
         mode = st.radio("Pick", ["by model", "runs by name"], horizontal=True, key="pick_mode")
         if mode == "by model":
-            family, depth, residual, batchnorm = model_widgets("pick", runs=runs)
-            compare = st.toggle("Compare all four residual × BatchNorm variants", key="compare4")
+            compare = st.toggle("Compare all four residual × BatchNorm variants", key="compare4",
+                                help="Overrides the residual and BatchNorm switches below.")
+            family, depth, residual, batchnorm = model_widgets("pick", runs=runs, variant_disabled=compare)
             spec = ModelSpec(family, depth, residual, batchnorm)
             matching = [r for r in runs if r.spec.family == family and r.spec.depth == depth
                         and (compare or (r.spec.residual == residual and r.spec.batchnorm == batchnorm))]
@@ -112,6 +127,11 @@ def sidebar() -> list[Run]:
                                     [labels[r.id] for r in matching], default=finished,
                                     key=f"runs_{family}_{depth}_{residual}_{batchnorm}_{compare}_{len(matching)}")
             selected = [r for r in matching if labels[r.id] in chosen]
+            if compare:
+                have = {r.spec.variant for r in matching}
+                missing = [v for v in ("FULL", "Nres", "Nbn", "Nboth") if v not in have]
+                st.caption(f"At depth {depth}: {', '.join(v for v in ('FULL', 'Nres', 'Nbn', 'Nboth') if v in have) or 'no variant'}"
+                           + (f". No run of {', '.join(missing)} here (train them on the Train page)." if missing else "."))
             if not matching:
                 what = f"{family} depth {depth}" if compare else spec.label
                 st.info(f"No run of {what} in {source}. Train it on the Train page.")
@@ -130,7 +150,15 @@ def sidebar() -> list[Run]:
                     st.caption(f"{b.id}: {b.reason}")
         st.caption(f"{len(selected)} run(s) selected of {len(runs)}.")
     st.session_state["selected_ids"] = [r.id for r in selected]
+    labels = label_runs([r.record for r in selected], {r.id: r.status for r in selected})
+    st.session_state["labels"] = labels  # every page names and colours the selection alike
+    st.session_state["colors"] = color_map(labels.condition.values())
     return selected
+
+
+def shown_labels():
+    """Labels and condition colours of the sidebar's selection (the same on every page)."""
+    return st.session_state.get("labels"), st.session_state.get("colors")
 
 
 def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
@@ -162,6 +190,7 @@ def need_runs(runs: list[Run], what: str = "this page") -> bool:
 
 PAGES = {
     "overview": "explorer/ui/pages/overview.py",
+    "runs": "explorer/ui/pages/runs.py",
     "train": "explorer/ui/pages/train.py",
     "curves": "explorer/ui/pages/curves.py",
     "gradients": "explorer/ui/pages/gradients.py",

@@ -1,20 +1,20 @@
 import streamlit as st
 
 from explorer.charts import curves_chart, gap_chart
-from explorer.runs import label_runs
 from explorer.tables import generalisation_gap, history_table, per_class_table
-from explorer.ui.common import csv_button, guarded, need_runs, readable
+from explorer.ui.common import csv_button, guarded, need_runs, readable, shown_labels
 
 
 @guarded
 def render():
     st.title("Curves")
-    st.caption("Seed 000 and 001: train and test accuracy and loss per epoch. If a deeper plain net has *higher "
-               "training error* too, the degradation is not overfitting.")
+    st.caption("Train and test accuracy or loss per epoch. If a deeper plain net has *higher training error* too, "
+               "the degradation is not overfitting.")
     runs = readable(st.session_state.get("selected_runs", []), "history")
     if not need_runs(runs, "training curves"):
         return
-    hist = history_table(runs)
+    labels, colors = shown_labels()
+    hist = history_table(runs, labels)
     c1, c2, c3 = st.columns(3)
     value = c1.radio("Show", ["accuracy", "loss"], horizontal=True, key="cv_value")
     agg = c2.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="cv_agg",
@@ -24,18 +24,17 @@ def render():
                       help="Otherwise the running accuracy on augmented batches during training.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     splits = ("train (clean)" if clean and (hist["split"] == "train (clean)").any() else "train", "test")
-    st.altair_chart(curves_chart(hist, value, band_kind, splits), use_container_width=True)
+    st.altair_chart(curves_chart(hist, value, band_kind, splits, colors), use_container_width=True)
     st.caption("Click a legend entry to highlight it. " + (f"Band: {band_kind} over the replicates of each condition "
                                                            "(t-distribution for the CI), clipped to the metric's range."
                                                               if band_kind else ""))
-    st.altair_chart(gap_chart(generalisation_gap(hist)), use_container_width=True)
+    st.altair_chart(gap_chart(generalisation_gap(hist), colors), use_container_width=True)
     csv_button(hist, "curves.csv", "Download curves CSV")
 
     st.subheader("Per-class test accuracy")
-    names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
-    labels = {names[r.id]: r for r in runs}
-    pick = st.selectbox("Run", list(labels), key="cv_run")
-    run = labels[pick]
+    by_label = {labels.run[r.id]: r for r in runs}
+    pick = st.selectbox("Run", list(by_label), key="cv_run")
+    run = by_label[pick]
     n_epochs = len(run.history())
     epoch = st.slider("Epoch", 1, n_epochs, n_epochs, key=f"cv_epoch_{run.id}") if n_epochs > 1 else 1
     table = per_class_table(run, epoch)

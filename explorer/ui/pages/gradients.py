@@ -1,34 +1,56 @@
 import streamlit as st
 
-from explorer.charts import gradient_chart
-from explorer.tables import gradient_table
-from explorer.ui.common import csv_button, guarded, need_runs, readable
+from explorer.charts import gradient_panels, late_ratio_chart, ratio_chart
+from explorer.gradient_tables import gradient_summary, gradient_table, late_ratio_table, ratio_table
+from explorer.ui.common import csv_button, guarded, need_runs, readable, shown_labels
+
+STATS = {"mean |grad|": "mean_abs", "L2 norm": "l2"}
 
 
 @guarded
 def render():
     st.title("Gradients")
-    st.caption("Seed 001: the mean |grad| of every stage's parameters at every step. Vanishing gradients would show "
-               "as stage0's values falling orders of magnitude below the last stage's.")
     runs = readable(st.session_state.get("selected_runs", []), "gradlog")
     if not need_runs(runs, "gradient logs"):
         return
+    labels, colors = shown_labels()
     all_stages = sorted({g for r in runs for g in r.gradlog().groups}, key=lambda s: (s == "head", s))
     last = max((s for s in all_stages if s.startswith("stage")), default="stage0")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     stages = c1.multiselect("Stages", all_stages, default=["stage0", last], key="gr_stages")
-    stat = c2.radio("Statistic", ["mean |grad|", "L2 norm"], horizontal=True, key="gr_stat")
-    smooth = c3.slider("Smoothing (moving average, steps; 1 = none)", 1, 101, 1, step=2, key="gr_smooth")
+    stat = c2.radio("Statistic", list(STATS), horizontal=True, key="gr_stat")
+    smooth = c3.slider("Smoothing (moving average, steps; 1 = none)", 1, 101, 25, step=2, key="gr_smooth")
+    per_run = c4.toggle("each run on its own", key="gr_each",
+                        help="Off: a panel a condition, its replicates aggregated (median, band min..max).")
     if not stages:
         st.info("Pick at least one stage.")
         return
-    key = "mean_abs" if stat == "mean |grad|" else "l2"
-    table = gradient_table(runs, stages, smooth=smooth, stat=key)
-    st.altair_chart(gradient_chart(table, stat, smooth), use_container_width=True)
-    st.caption("Downsampled for display: each point is a window of steps; the line is the window mean and the "
-               "shaded band its min..max, so no spike is hidden.")
+    key = STATS[stat]
+    table = gradient_table(runs, stages, max_points=300, smooth=smooth, stat=key, labels=labels)
+    note = f"moving average of {smooth} steps" if smooth > 1 else "raw per-step values"
+    st.caption(f"The {stat} of each stage's parameter gradient at every optimisation step ({note}), "
+               + ("a panel a run." if per_run else "a panel a condition, its replicates aggregated.")
+               + " If stage0's values sit orders of magnitude below the last stage's, the early layers barely learn: "
+                 "that is what a vanishing gradient looks like.")
+    chart = gradient_panels(table if per_run else gradient_summary(table), stat, note, aggregated=not per_run)
+    st.altair_chart(chart, use_container_width=False)
     csv_button(table, "gradients_display.csv", "Download displayed CSV")
-    full = gradient_table(runs, stages, max_points=10**9, stat=key)
+
+    st.subheader("Vanishing-gradient test")
+    st.caption(f"The ratio of stage0's {stat} to the last stage's ({last}), step by step (smoothed over 25 steps). "
+               "A ratio near 1 means the first layers receive gradients as large as the last; far below 1 "
+               "(10⁻² and less) means they vanish. Right: its median over the last 10% of training against depth.")
+    ratios = ratio_table(runs, stat=key, labels=labels)
+    late = late_ratio_table(runs, stat=key, labels=labels)
+    c5, c6 = st.columns(2)
+    c5.altair_chart(ratio_chart(ratios, colors), use_container_width=True)
+    c6.altair_chart(late_ratio_chart(late), use_container_width=True)
+    worst = late.sort_values("ratio").head(1)
+    if not worst.empty and worst["ratio"].iloc[0] == worst["ratio"].iloc[0]:
+        st.caption(f"Smallest late-training ratio here: {worst['ratio'].iloc[0]:.2e} ({worst['run'].iloc[0]}).")
+    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, use_container_width=True)
+    csv_button(late, "vanishing_gradient_test.csv", "Download vanishing-gradient test CSV")
+    full = gradient_table(runs, stages, max_points=10**9, stat=key, labels=labels)
     csv_button(full[full["stat"] == "mean"].drop(columns="stat"), "gradients_all_steps.csv", "Download every step (CSV)")
 
 

@@ -1,9 +1,31 @@
 import streamlit as st
 
+import pandas as pd
+
+from explorer.analysis import analyze_run
 from explorer.charts import degradation_chart
-from explorer.tables import degradation_table
+from explorer.gradient_tables import late_ratio_table
+from explorer.tables import answer_table, degradation_table
 from explorer.ui.common import csv_button, guarded, load_runs
-from explorer.ui.datasets import data_status
+from explorer.ui.datasets import data_status, download_button
+
+
+def answers(runs, table) -> None:
+    """The answer table: per depth and net, the numbers that weigh the explanations, mean ± 95% CI."""
+    shown = [r for r in runs if r.id in set(table["run_id"])]
+    late = late_ratio_table(shown)
+    sep = []
+    for r in shown:
+        try:
+            t = analyze_run(r, cached_only=True)
+        except ValueError:
+            t = None
+        if t is not None:
+            sep.append(t)
+    ans = answer_table(table, late, pd.concat(sep) if sep else None)
+    st.markdown("**The answer, in numbers** (mean ± 95% CI over the replicates of each condition, n = replicates)")
+    st.dataframe(ans, hide_index=True, use_container_width=True)
+    csv_button(ans, "answer_table.csv", "Download answer table CSV")
 
 
 @guarded
@@ -20,7 +42,7 @@ def render():
         "**Start:** pick models in the sidebar (depth, residual, BatchNorm), or train new ones on the Train page."
     )
     runs, _ = load_runs(st.session_state.get("source", "both"))
-    st.subheader("Test error vs depth: plain vs residual")
+    st.subheader("Train and test error vs depth: plain vs residual")
     table = degradation_table(runs)
     datasets = sorted(table["dataset"].unique(), key=lambda d: (not d.startswith("CIFAR-10"), d))
     c1, c2 = st.columns(2)
@@ -31,7 +53,12 @@ def render():
         st.info("No finished runs yet: the chart shows He et al.'s reference numbers only.")
     else:
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
-    st.altair_chart(degradation_chart(table, band_kind), use_container_width=True)
+    c3, c4 = st.columns(2)
+    c3.altair_chart(degradation_chart(table, band_kind, "train_error"), use_container_width=True)
+    c4.altair_chart(degradation_chart(table, band_kind, "test_error"), use_container_width=True)
+    st.caption("Left: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
+               "training error is higher, the degradation is an optimisation problem, not overfitting.")
+    answers(runs, table)
     st.caption("Reference: He et al. 2016, *Deep Residual Learning for Image Recognition*, Table 6 "
                "(ResNet-20/32/44/56/110: 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error, original CIFAR-10, 164 epochs). "
                "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
@@ -41,6 +68,7 @@ def render():
         csv_button(table, "degradation.csv")
     st.subheader("Data")
     st.markdown(data_status())
+    download_button("ov_download")
 
 
 render()

@@ -3,17 +3,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_mean_std
+from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_features, run_mean_std
 from explorer.charts import cka_heatmap, scatter_chart, separability_chart
-from explorer.features import extract
-from explorer.runs import Run, label_runs
+from explorer.runs import Run
 from explorer.tables import label_table
-from explorer.ui.common import analysable, csv_button, guarded, need_runs
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def cached_model(run_path: str, mtime: float, _run: Run):
-    return _run.load_model()
+from explorer.ui.common import analysable, csv_button, guarded, need_runs, shown_labels
 
 
 def _mtime(run: Run) -> float:
@@ -28,8 +22,7 @@ def cached_table(run_path: str, mtime: float, reduction: str, metrics: tuple[str
 @st.cache_resource(show_spinner=False, max_entries=6)  # shared, not copied: flat maps can be large
 def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> dict:
     probe, data, _ = probe_for(_run)
-    mean, std = run_mean_std(_run, data)
-    return extract(cached_model(run_path, mtime, _run), probe.images, mean, std, reduction=reduction)
+    return run_features(_run, probe, *run_mean_std(_run, data), reduction)
 
 
 def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) -> None:
@@ -38,8 +31,8 @@ def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) ->
                "representation up to rotation and scale, 0 = unrelated. Left: every pair of stages of the run above; "
                "right: the chosen stage across the selected runs (global-average-pooled features).")
     feats = cached_features(str(run.path), _mtime(run), "gap", run)
-    names = list(feats)
-    rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in names for b in names]
+    stages = list(feats)
+    rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in stages for b in stages]
     c1, c2 = st.columns(2)
     c1.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"))
     same = [r for r in runs if stage in r.spec.stage_names][:8]
@@ -92,7 +85,8 @@ def render():
     with st.expander("What the metrics are"):
         for m in metrics:
             st.markdown(f"- **{m}**: {sep.METRIC_INFO.get(m, '')}")
-    names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
+    shown, colors = shown_labels()
+    names = shown.run
     tables = []
     bar = st.progress(0.0, text="analysing…")
     for i, run in enumerate(runs):
@@ -104,11 +98,11 @@ def render():
     bar.empty()
     if not tables:
         return
-    table = label_table(pd.concat(tables, ignore_index=True), runs)
+    table = label_table(pd.concat(tables, ignore_index=True), runs, shown)
     agg = st.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="sp_agg",
                    help="Means and bands are over the replicates of one condition (same experiment, other seed) only.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
-    st.altair_chart(separability_chart(table, band_kind), use_container_width=False)
+    st.altair_chart(separability_chart(table, band_kind, colors), use_container_width=False)
     for note in sorted(set(table["probe_note"].dropna().astype(str)) - {""}):
         st.info(note)
     notes = table[table["note"].astype(str) != ""]

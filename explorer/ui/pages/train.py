@@ -10,7 +10,7 @@ from explorer.models import ModelSpec
 from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig
 from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
-from explorer.ui.datasets import SHARED_ZIP
+from explorer.ui.datasets import SHARED_ZIP, download_button
 
 DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchvision)", "image folder or .zip"]
 
@@ -46,6 +46,7 @@ def form():
     st.title("Train")
     cuda = torch.cuda.is_available()
     st.caption(("CUDA is available: " + torch.cuda.get_device_name(0)) if cuda else "No CUDA GPU here: training runs on the CPU.")
+    download_button("tr_download_cifar")
     prefill = st.session_state.get("train_prefill") or {}
     with st.form("train_form"):
         c1, c2 = st.columns(2)

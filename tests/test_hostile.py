@@ -1,0 +1,146 @@
+"""Hostile run stores: one bad folder is listed as broken with its reason and never takes down the others.
+
+Each case is a copy of a good digits run with one file made hostile; `list_runs`, `runs`, the
+report and the app must all go on, in bounded time and memory.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from explorer.runs import list_runs
+from explorer.tables import runs_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _config(p: Path) -> dict:
+    return json.loads((p / "config.json").read_text())
+
+
+def _write(p: Path, name: str, obj) -> None:
+    (p / name).write_text(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+def _set_model(p: Path, **kw) -> None:
+    c = _config(p)
+    c["model"].update(kw)
+    _write(p, "config.json", c)
+
+
+ATTACKS = {
+    "history-nested": lambda p: _write(p, "history.json", '{"epochs": ' + _nested(100_000) + "}"),
+    "config-nested": lambda p: _write(p, "config.json", '{"model": ' + _nested(100_000) + "}"),
+    "history-wrong-type": lambda p: _write(p, "history.json", {"epochs": 5}),
+    "config-wrong-type": lambda p: _write(p, "config.json", {**_config(p), "train": {"epochs": "five"}}),
+    "huge-classes": lambda p: _set_model(p, num_classes=10**12),
+    "huge-depth": lambda p: _set_model(p, depth=1_200_002),
+    "weights-to-dev-zero": lambda p: ((p / "weights.safetensors").unlink(), os.symlink("/dev/zero", p / "weights.safetensors")),
+    "config-fifo": lambda p: ((p / "config.json").unlink(), os.mkfifo(p / "config.json")),
+    "gradlog-truncated": lambda p: (p / "gradlog.safetensors").write_bytes((p / "gradlog.safetensors").read_bytes()[:200]),
+    "history-huge": lambda p: _write(p, "history.json", '{"epochs": [' + ",".join(['{"epoch": 1}'] * 600_000) + "]}"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(digits_runs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    good = list_runs(digits_runs).runs[0]
+    shutil.copytree(good.path, root / good.id)
+    for name, attack in ATTACKS.items():
+        shutil.copytree(good.path, root / name)
+        attack(root / name)
+    return root, good.id
+
+
+def test_every_hostile_folder_is_broken_with_a_reason(hostile):
+    root, good = hostile
+    t0 = time.perf_counter()
+    listing = list_runs(root)
+    assert time.perf_counter() - t0 < 60  # a bound on a hang, not a speed goal
+    assert [r.id for r in listing.runs] == [good]
+    reasons = {b.id: b.reason for b in listing.broken}
+    assert set(reasons) == set(ATTACKS), reasons
+    for name, reason in reasons.items():
+        assert reason and "Traceback" not in reason and len(reason) < 600, (name, reason)
+    assert "nested" in reasons["config-nested"] or "JSON" in reasons["config-nested"]
+    assert "regular file" in reasons["config-fifo"]
+    assert "link" in reasons["weights-to-dev-zero"] or "regular" in reasons["weights-to-dev-zero"]
+    assert "truncated" in reasons["gradlog-truncated"] or "gradient log" in reasons["gradlog-truncated"]
+    assert len(runs_table(listing.runs)) == 1
+
+
+def test_cli_and_report_go_on(hostile, tmp_path):
+    root, good = hostile
+    r = subprocess.run([sys.executable, "-m", "explorer", "runs", "--root", str(root), "--json"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [x["run_id"] for x in out["runs"]] == [good] and len(out["broken"]) == len(ATTACKS)
+    r = subprocess.run([sys.executable, "-m", "explorer", "report", "--root", str(root), "--out", str(tmp_path / "R.md"),
+                        "--no-figures"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def test_app_pages_go_on(hostile, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    root, _ = hostile
+    monkeypatch.setenv("EXPLORER_ZOO", str(root))
+    monkeypatch.setenv("EXPLORER_RUNS", str(tmp_path / "own"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="pick_mode").set_value("runs by name").run()
+    ms = at.sidebar.multiselect(key="pick_runs")
+    ms.set_value(ms.options).run()
+    for page in ("overview", "runs", "curves", "gradients", "separability", "train"):
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
+        errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
+        assert not errors, (page, errors)
+
+
+def test_absurd_model_is_refused_before_anything_is_made(tmp_path):
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "explorer", "train", "--family", "cifar", "--depth", "600002", "--data",
+                        "digits", "--root", str(tmp_path / "runs"), "--no-progress"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+    assert time.perf_counter() - t0 < 60
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("argv", [["--subset", "100", "--batch-size", "128"], ["--seeds", "99999999999999999999"]])
+def test_refused_training_leaves_no_folder(tmp_path, argv):
+    r = subprocess.run([sys.executable, "-m", "explorer", "train", "--model", "resnet8", "--data", "digits", "--epochs", "1",
+                        "--root", str(tmp_path / "runs"), "--no-progress", *argv], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cache_entry_of_the_wrong_shape_is_recomputed(digits_runs, tmp_path, monkeypatch):
+    from explorer.analysis import analyze_run
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    run = list_runs(digits_runs).runs[0]
+    first = analyze_run(run, metrics=["fisher_trace_ratio"])
+    (entry,) = (tmp_path / "cache" / "analysis").glob("*.json")
+    for bad in ('{"rows": 5}', '{"rows": [{"stage": 1}]}', "[]", '{"rows": [' + _nested(50_000) + "]}"):
+        entry.write_text(bad)
+        again = analyze_run(run, metrics=["fisher_trace_ratio"])
+        assert again["value"].tolist() == first["value"].tolist()
+        assert json.loads(entry.read_text())["rows"][0]["metric"] == "fisher_trace_ratio"
+
+
+def test_long_paths_are_shortened_in_messages(tmp_path):
+    from explorer.runs import RunError, open_run
+    with pytest.raises(RunError) as e:
+        open_run(tmp_path, "x" * 100_000)
+    assert len(str(e.value)) < 400

@@ -1,0 +1,63 @@
+"""The zoo's analysis ships as the app's cache: present for every zoo run, equal to a recomputation,
+and enough for the resnet56 comparison to open without computing a metric."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer import analysis, cache
+from explorer.analysis import DEFAULT_METRICS, SETTINGS, _input_key, analyze_run, probe_for, run_mean_std
+from explorer.runs import list_runs
+from explorer.settings import SHIPPED_CACHE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _zoo():
+    return [r for r in list_runs(ROOT / "checkpoints").runs if r.weights_file() is not None]
+
+
+def _key(run, reduction):
+    probe, ds, _ = probe_for(run)
+    mean, std = run_mean_std(run, ds)
+    base = _input_key(run, probe, mean, std, reduction)
+    return {**base, "metrics": sorted(DEFAULT_METRICS), "settings": SETTINGS.to_dict()}, {**base, "kind": "features"}
+
+
+def test_every_zoo_run_has_its_shipped_entries():
+    for run in _zoo():
+        for reduction in ("gap", "flat"):
+            table, feats = _key(run, reduction)
+            assert (SHIPPED_CACHE / f"{cache.digest(table)}.json").is_file(), (run.id, reduction)
+        assert (SHIPPED_CACHE / f"{cache.digest(feats)}.safetensors").is_file(), run.id
+
+
+def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
+    run = next(r for r in _zoo() if r.spec.name == "resnet20")
+    shipped = analyze_run(run, cached_only=True)
+    assert shipped is not None, "no shipped entry for a zoo run"
+    fresh = analyze_run(run, use_cache=False)
+    np.testing.assert_allclose(fresh["value"].to_numpy(), shipped["value"].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    def refuse(*a, **k):
+        raise AssertionError("a metric or a feature was computed")
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(analysis, "extract", refuse)
+    monkeypatch.setattr(analysis, "score_features", refuse)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="source").set_value("shipped zoo").run()
+    at.sidebar.select_slider(key="pick_depth_cifar").set_value(56).run()
+    at.sidebar.toggle(key="compare4").set_value(True).run()
+    assert len(at.session_state["selected_ids"]) == 6
+    at.switch_page("explorer/ui/pages/separability.py").run()
+    errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
+    assert not errors, errors
+    table = at.dataframe[0].value
+    assert table["run_id"].nunique() == 6 and table["value"].notna().all()
