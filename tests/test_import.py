@@ -103,9 +103,9 @@ def test_oversized_refused_before_reading(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name,data,match", [
-    ("x.safetensors", b"\x00" * 20, "not a valid safetensors"),
-    ("x.pt", b"not a zip", "not a readable PyTorch"),
-    ("x.onnx", b"", "expected a .safetensors"),
+    ("x.safetensors", b"\x00" * 20, "neither a safetensors file nor a PyTorch checkpoint"),
+    ("x.pt", b"not a zip", "neither a safetensors file nor a PyTorch checkpoint"),
+    ("x.onnx", b"", "expected one of .th, .tar, .ckpt, .bin, .pt, .pth, .safetensors"),
 ])
 def test_garbage_files(name, data, match):
     with pytest.raises(ImportRefused, match=match):
