@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from explorer.importer import ImportRefused, import_file, map_state_dict, read_weights, sniff
+from explorer.importer import (ImportRefused, NormalizationError, import_file, map_state_dict, parse_normalization,
+                               read_weights, sniff)
 from explorer.models import build_model, parse_model_name
 from explorer.runs import RunError, list_runs, open_run, validate_run
 
@@ -464,3 +465,63 @@ def test_every_refusal_is_one_complete_sentence(tmp_path, case):
         assert "…" in msg and len(msg) < 150  # the long path is shortened
     if case == "torch-error":
         assert msg == "bad.pt is not a PyTorch file this version can read; it may be damaged or truncated."
+
+
+# ----------------------------------------------------------------------------- input normalisation
+@pytest.mark.parametrize("text,kind,mean,std", [
+    ("data", "data", None, None),
+    ("cifar10", "cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    ("ImageNet", "imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ("0.5,0.5,0.5/0.25, 0.25,0.25", "custom", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+])
+def test_normalization_choices(text, kind, mean, std):
+    n = parse_normalization(text)
+    assert (n.kind, n.mean, n.std) == (kind, mean, std)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("cifar100", "Unknown normalisation 'cifar100'; expected data, cifar10, imagenet, or three means"),
+    ("0.5,0.5/0.2,0.2,0.2", "needs three means separated by commas"),
+    ("0.5,0.5,0.5/0.2,x,0.2", "needs three stds separated by commas"),
+    ("0.5,0.5,0.5/0.2,0,0.2", "out of range"),
+    ("125.3,123.0,113.9/63.0,62.1,66.7", r"divide 0-255 values by 255"),
+    ("nan,0.5,0.5/0.2,0.2,0.2", "needs three means"),
+])
+def test_bad_normalization_is_one_sentence(text, match):
+    with pytest.raises(NormalizationError, match=match) as e:
+        parse_normalization(text)
+    assert str(e.value).endswith(".") and "\n" not in str(e.value)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_cli_import_records_normalization(tmp_path):
+    f = tmp_path / "resnet8-x.th"
+    torch.save({"state_dict": akamaster_layout(randomized("resnet8")), "best_prec1": 91.2}, f)
+    root = tmp_path / "r"
+    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "cifar10")
+    assert r.returncode == 0 and "normalisation: cifar10, mean 0.4914, 0.4822, 0.4465" in r.stdout, r.stderr
+    r = _cli("import", f, "--model", "resnet8", "--root", root, "--data", "digits")
+    assert r.returncode == 0, r.stderr
+    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "0.1,0.2,0.3/0.4,0.5,0.6")
+    assert r.returncode == 0, r.stderr
+    r = _cli("import", f, "--model", "resnet8", "--root", root)
+    assert r.returncode == 0 and "the data set's own (taken at evaluation)" in r.stdout, r.stderr
+    from explorer.data import load_digits
+    d_mean, d_std = (tuple(round(float(v), 6) for v in t) for t in load_digits().mean_std())
+    records = [open_run(root, p.name).record for p in root.iterdir()]
+    by = {(rec.data.normalization, rec.data.name): rec.data for rec in records}
+    assert len(by) == 4
+    assert (by["cifar10", None].mean, by["cifar10", None].std) == ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    assert (by["data", "digits"].mean, by["data", "digits"].std) == (d_mean, d_std)  # the data set's own statistics
+    assert (by["custom", None].mean, by["custom", None].std) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    assert (by["data", None].mean, by["data", None].std) == (None, None)  # no data set given: left empty
+    for rec in records:
+        assert rec.train is None and rec.provenance.import_source.file == "resnet8-x.th"
+        assert rec.provenance.import_source.sha256 == hashlib.sha256(f.read_bytes()).hexdigest()
+    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "0.5/0.5")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "needs three means" in r.stderr, r.stderr
+    assert len(list(root.iterdir())) == 4  # nothing made for the refused one

@@ -70,6 +70,9 @@ def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: b
     """
     filename = filename or (Path(path).name if path else "upload")
     check_extension(filename)
+    if data_info is not None and data_info.classes and len(data_info.classes) != spec.num_classes:
+        raise ImportRefused(f"{spec.name} has {spec.num_classes} outputs but {shorten(data_info.description, 60)} has "
+                            f"{len(data_info.classes)} classes; give the model as many outputs as the data has classes.")
     if data is None:
         data = _read_file(path, max_bytes)
     elif len(data) > max_bytes:
