@@ -13,10 +13,10 @@ from streamlit.testing.v1 import AppTest
 from explorer.data import CIFAR10_CLASSES, load_digits, normalize
 from explorer.evaluation import EvaluationError, eval_data, evaluate_run, store_evaluation
 from explorer.importer import import_file
-from explorer.models import build_model, parse_model_name
+from explorer.models import build_model
 from explorer.runs import DataInfo, list_runs, open_run
 from explorer.tables import runs_table
-from test_import import akamaster_layout
+from helpers import akamaster_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
