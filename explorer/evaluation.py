@@ -31,10 +31,15 @@ class EvaluationError(ValueError):
     """A run that cannot be evaluated as asked; the message says what was expected."""
 
 
-def _missing(run: Run, source: str) -> EvaluationError:
+def _missing(run: Run, source: str, given: bool) -> EvaluationError:
     d = run.record.data
+    cifar = source == "cifar10" or (not given and list(d.classes or []) == CIFAR10_CLASSES)
+    if given:
+        what = "CIFAR-10" if source == "cifar10" else shorten(source, 80)
+        return EvaluationError(f"{what} is not on this machine; " + (f"{CIFAR10_HOWTO}." if cifar else
+                               "give the path of an existing folder or .zip with train/<class>/* and test/<class>/*."))
     what = d.description if d.description and not d.description.startswith("unknown") else source
-    if source == "cifar10" or list(d.classes or []) == CIFAR10_CLASSES:
+    if cifar:
         return EvaluationError(f"The test images of {shorten(what, 80)} for run {run.id} are not on this machine; "
                                f"{CIFAR10_HOWTO}.")
     return EvaluationError(f"The test images of {shorten(what, 80)} for run {run.id} are not on this machine; give "
@@ -44,27 +49,25 @@ def _missing(run: Run, source: str) -> EvaluationError:
 def eval_data(run: Run, source: str | None = None, loader: Callable[[str], Dataset] = load_dataset) -> Dataset:
     """The data set to evaluate ``run`` on: ``source`` if given, else the one its record names.
 
-    A recorded path that is relative is tried as given and then from the repository root. When
-    the data is absent the error says how to get it (one sentence).
+    A path that is relative is tried as given and then from the repository root. When the data
+    is absent the error says how to get it (one sentence).
     """
-    if source:
-        return loader(source)
     d = run.record.data
-    recorded = d.source or d.name
-    if not recorded:
+    wanted = source or d.source or d.name
+    if not wanted:
         raise EvaluationError(f"Run {run.id} does not say which data set it was trained on; give one (--data): "
                               "digits, cifar10, or the path of a folder or .zip.")
-    if recorded in ("digits", "cifar10"):
+    if wanted == "digits":
+        return loader(wanted)
+    if wanted == "cifar10":
         try:
-            return loader(recorded)
+            return loader(wanted)
         except DataError:
-            if recorded == "cifar10":
-                raise _missing(run, recorded) from None
-            raise
-    for p in dict.fromkeys([Path(recorded).expanduser(), repo_path(recorded)]):
+            raise _missing(run, wanted, bool(source)) from None
+    for p in dict.fromkeys([Path(wanted).expanduser(), repo_path(wanted)]):
         if p.exists():
             return loader(str(p))
-    raise _missing(run, recorded)
+    raise _missing(run, wanted, bool(source))
 
 
 def _check_fits(run: Run, data: Dataset) -> None:

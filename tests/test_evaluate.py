@@ -145,6 +145,17 @@ def test_missing_data_is_one_sentence(tmp_path, data, match):
         assert r.returncode == 2 and "was trained on classes" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("given,match", [
+    ("cifar10", r"^CIFAR-10 is not on this machine; get CIFAR-10 with `python -m explorer download-cifar10`, or give "
+                r"the path of a copy \(--data\)\.$"),
+    ("/nope/x.zip", r"^/nope/x.zip is not on this machine; give the path of an existing folder or .zip with "),
+])
+def test_missing_given_data_is_one_sentence(tmp_path, monkeypatch, given, match):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "empty"))
+    with pytest.raises(EvaluationError, match=match):
+        eval_data(_imported(tmp_path / "runs", None), given)
+
+
 def test_wrong_number_of_classes_is_refused(tmp_path, digits):
     from explorer.importer import ImportRefused
     with pytest.raises(ImportRefused, match="resnet8 has 10 outputs but set.zip has 2 classes"):
