@@ -1,12 +1,17 @@
-"""Small data folders and zips made on the fly for tests."""
+"""Small data folders, zips and weights files made on the fly for tests."""
 from __future__ import annotations
 
 import io
+import os
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+
+from explorer.models import build_model
 
 
 def png_bytes(seed: int, size=(32, 32), mode="RGB", fmt="PNG") -> bytes:
@@ -41,3 +46,40 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
         for rel, data in files.items():
             z.writestr(rel, data)
     return path
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def akamaster_layout(model, counters=False):
+    """An explorer cifar ResNet's state dict under the key names of the common CIFAR ResNet code
+    (the files named resnet20-….th): module.conv1, module.bn1, module.layerN.j.{conv,bn}{1,2},
+    module.linear; option-A shortcuts have no parameters. That code's files predate BatchNorm's
+    step counter, so it is left out unless asked for."""
+    out = {}
+    for k, v in model.state_dict().items():
+        if k.endswith("num_batches_tracked") and not counters:
+            continue
+        k = re.sub(r"^stages\.0\.0\.", "conv1.", k)
+        k = re.sub(r"^stages\.0\.1\.", "bn1.", k)
+        k = re.sub(r"^stages\.(\d)\.", r"layer\1.", k)
+        out["module." + re.sub(r"^fc\.", "linear.", k)] = v.clone()
+    return out
+
+
+def randomized(name, seed=0):
+    """A model with random weights and random BatchNorm statistics (so eval-mode logits depend on all of them)."""
+    torch.manual_seed(seed)
+    m = build_model(name)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.2, 0.2)
+    return m.eval()

@@ -84,9 +84,11 @@ def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, torch.Tens
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, cfg: TrainConfig, num_classes: int,
-             device: torch.device, dist_info: tuple[int, int] = (0, 1)) -> dict:
+             device: torch.device, dist_info: tuple[int, int] = (0, 1),
+             on_batch: Callable[[int], None] | None = None) -> dict:
     """Loss, accuracy and per-class accuracy on (x, y); under torchrun each rank takes a
-    disjoint shard (no duplicated samples) and the sums are all-reduced."""
+    disjoint shard (no duplicated samples) and the sums are all-reduced. ``on_batch(n)``: called
+    after each batch with the number of images done so far (a progress bar)."""
     rank, world = dist_info
     model.eval()
     x, y = x[rank::world], y[rank::world]
@@ -104,6 +106,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, cfg:
         sums[1] += hit.sum()
         sums[2:2 + num_classes] += torch.bincount(yb, weights=hit, minlength=num_classes)
         sums[2 + num_classes:] += torch.bincount(yb, minlength=num_classes).double()
+        if on_batch is not None:
+            on_batch(min(i + cfg.eval_batch_size, len(x)))
     if world > 1:
         torch.distributed.all_reduce(sums)
     s = sums.cpu().numpy()

@@ -11,6 +11,7 @@ from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig
 from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP, download_button
+from explorer.ui.import_panel import import_panel
 
 DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchvision)", "image folder or .zip"]
 
@@ -136,37 +137,6 @@ def session_owner() -> str:
 
 
 @guarded
-def import_panel():
-    from explorer.importer import import_file
-    from explorer.runner import data_info
-    from explorer.ui.datasets import dataset_for
-
-    with st.expander("Import a model trained elsewhere (.safetensors, or a .pt / .pth state dict)"):
-        st.caption("PyTorch files are read with weights_only=True: a file that would run code is refused. Key names of the "
-                   "common CIFAR ResNet code (conv1/bn1/layerN/shortcut/linear, torchvision's downsample/fc) are mapped.")
-        up = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="imp_file")
-        family, depth, residual, batchnorm = model_widgets("imp")
-        trained_on = st.text_input("Data set it was trained on (for analysis)",
-                                   value=str(SHARED_ZIP) if SHARED_ZIP.exists() else "digits", key="imp_data")
-        if not st.button("Import", key="imp_go"):
-            return
-        if up is None:
-            st.error("Choose a weights file first.")
-            return
-        cap = settings.max_upload_bytes()
-        if up.size > cap:  # refused by its declared size, before its bytes are parsed
-            st.error(f"{up.name} is {up.size / 1e6:.1f} MB; this server accepts at most {cap / 1e6:.0f} MB.")
-            return
-        if trained_on != "digits":
-            settings.check_data_path(trained_on)
-        ds = dataset_for(trained_on)
-        spec = ModelSpec(family, int(depth), residual, batchnorm, num_classes=ds.num_classes)
-        run = import_file(None, spec, own_root(), data=up.getvalue(), filename=up.name, max_bytes=cap,
-                          data_info=data_info(ds, trained_on), owner=session_owner())
-        st.success(f"Imported as {spec.label}: run {run.id}. It is listed under *own runs*.")
-
-
-@guarded
 def manage_panel():
     from explorer.runs import delete_run, list_runs
 
@@ -183,6 +153,6 @@ def manage_panel():
 
 
 form()
-import_panel()
+import_panel(session_owner())
 manage_panel()
 job_panel()
