@@ -26,7 +26,9 @@ def color_map(conditions) -> dict[str, str]:
 
 def _color(field: str, title: str, colors: dict[str, str] | None, legend: bool = True) -> alt.Color:
     scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Undefined
-    return alt.Color(field, title=title, scale=scale, legend=alt.Legend(labelLimit=0, symbolLimit=0) if legend else None)
+    return alt.Color(field, title=title, scale=scale,
+                     legend=alt.Legend(labelLimit=0, symbolLimit=0, symbolOpacity=1, symbolType="stroke",
+                                       symbolStrokeWidth=3) if legend else None)
 
 
 # --------------------------------------------------------------------------- charts

@@ -87,3 +87,44 @@ def test_wrong_classes_refused(digits_runs, tmp_path):
     other = Dataset("x", "x", ds.train_x, ds.train_y, ds.test_x, ds.test_y, [f"c{i}" for i in range(10)], "f")
     with pytest.raises(AnalysisError, match="was trained on classes"):
         analyze_run(list_runs(digits_runs).runs[0], other)
+
+
+def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monkeypatch):
+    """Weights, normalisation, probe set, reduction, metric settings and code version each force a recomputation."""
+    import dataclasses
+    import shutil
+
+    from explorer import analysis
+    from explorer.data import load_digits
+    from explorer.runs import open_run, update_record
+    from explorer.separability import MetricSettings
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    src = list_runs(digits_runs).runs[0]
+    shutil.copytree(src.path, tmp_path / "runs" / src.id)
+    run = open_run(tmp_path / "runs", src.id)
+    computed = []
+    real = analysis.score_features
+    monkeypatch.setattr(analysis, "score_features", lambda *a, **k: (computed.append(1), real(*a, **k))[1])
+
+    def analyse(**kw):
+        before = len(computed)
+        analysis.analyze_run(open_run(tmp_path / "runs", src.id), metrics=["fisher_trace_ratio"], **kw)
+        return len(computed) > before
+
+    assert analyse() and not analyse()  # computed once, then cached
+    update_record(run, data=dataclasses.replace(run.record.data, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
+    assert analyse() and not analyse(), "normalisation"
+    w = run.path / "weights.safetensors"
+    from safetensors.torch import load_file, save_file
+    t = load_file(w)
+    k = next(k for k in t if k.endswith("weight"))
+    t[k] = t[k] * 1.01
+    save_file(t, w)
+    assert analyse() and not analyse(), "weights"
+    assert analyse(reduction="flat") and not analyse(reduction="flat"), "reduction"
+    assert analyse(data=load_digits(seed=1)), "probe set"
+    monkeypatch.setattr(analysis, "SETTINGS", MetricSettings(p=16))
+    assert analyse() and not analyse(), "metric settings"
+    monkeypatch.setattr(analysis, "__version__", "0.0.0-test")
+    assert analyse(), "code version"

@@ -92,6 +92,9 @@ def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
     at = _select_depth8(app)
     at.switch_page("explorer/ui/pages/separability.py").run()
     assert not _errors(at)
+    assert any("nothing is computed until you press" in i.value for i in at.info), "no work before the button"
+    at.button(key="sp_go").click().run()
+    assert not _errors(at)
     df = captured["separability.csv"]
     assert list(df.columns) == COLUMNS
     assert len(df) == 5 * 4 * len(DEFAULT_METRICS) and df["n"].eq(500).all()

@@ -27,6 +27,8 @@ for page in ("overview", "runs", "train", "curves", "gradients", "separability")
                           "text": " ".join([m.value for m in at.markdown] + [i.value for i in at.info]
                                            + [c.value for c in at.caption])}
     if page == "separability":
+        if any(b.key == "sp_go" for b in at.button):
+            at.button(key="sp_go").click().run()
         df = at.dataframe[0].value
         out["table"] = json.loads(df.to_json(orient="records"))
 print("RESULT" + json.dumps(out))

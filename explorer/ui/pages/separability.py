@@ -10,6 +10,14 @@ from explorer.tables import label_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, shown_labels
 
 
+def is_cached(run: Run, reduction: str, metrics: tuple[str, ...]) -> bool:
+    """Whether the run's table is in the cache (the user's or the shipped one); never computes."""
+    try:
+        return analyze_run(run, None, reduction, list(metrics), cached_only=True) is not None
+    except ValueError:
+        return True  # it cannot be analysed at all: the loop below says why
+
+
 def _mtime(run: Run) -> float:
     return run.weights_file().stat().st_mtime
 
@@ -87,6 +95,13 @@ def render():
             st.markdown(f"- **{m}**: {sep.METRIC_INFO.get(m, '')}")
     shown, colors = shown_labels()
     names = shown.run
+    missing = [r for r in runs if not is_cached(r, reduction, tuple(metrics))]
+    if missing and not st.button(f"Analyse {len(missing)} run(s) not analysed yet", key="sp_go", type="primary"):
+        st.info(f"{len(missing)} of the {len(runs)} selected runs have no cached analysis for these settings: "
+                + ", ".join(names[r.id] for r in missing[:6]) + ("…" if len(missing) > 6 else "")
+                + ". Analysing costs about one forward pass of the probe set and a few seconds of metrics a run; "
+                "nothing is computed until you press the button, so moving the sidebar costs nothing.")
+        return
     tables = []
     bar = st.progress(0.0, text="analysing…")
     for i, run in enumerate(runs):
