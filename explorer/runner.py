@@ -15,7 +15,7 @@ import torch
 
 from .atomic import atomic_write_json
 from .data import Dataset, load_dataset, probe_set
-from .models import ModelSpec, build_model
+from .models import ModelSpec, init_model
 from .runs import (Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock, save_epoch,
                    update_config)
 from .train import TrainConfig, stratified_subset, train
@@ -74,8 +74,7 @@ def execute(run: Run | None, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *
     """
     # every torchrun rank reads the same checkpoint; only rank 0 (run is not None) writes
     start = load_resume_state(Run(Path(resume_from), {"model": spec.to_dict()})) if resume_from else None
-    torch.manual_seed(cfg.seed)  # initialisation
-    model = build_model(spec)
+    model = init_model(spec, cfg.seed)  # seeds torch's global generator, then builds
     if run is not None:
         acquire_lock(run.path)
         for tmp in run.path.glob(".*.tmp"):  # left by a writer killed mid-write; never read
