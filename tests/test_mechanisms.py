@@ -178,6 +178,22 @@ def test_lesion_study_matches_separate_studies_and_manual_lesion():
     assert len(frame) == 6 and {"block", "accuracy", "loss", "deletable", "baseline_accuracy"} <= set(frame)
 
 
+def test_shared_paths_give_what_each_lesioned_net_gives():
+    """Sets that share deleted prefixes (the walk reuses their paths) against one pass each."""
+    m = _randomise_bn(_net("resnet20", batchnorm=False))
+    sets = [[0], [0, 1], [0, 1, 2], [1], [1, 8], ["s3.b2", 0], [0, 1], [8]]
+    baseline, results = mech.evaluate_lesions(m, X, Y, sets, batch_size=10)
+    with torch.no_grad():
+        for s, (acc, loss) in zip(sets, results):
+            logits = m.forward_lesioned(X, s)
+            assert acc == (logits.argmax(1) == Y).sum().item() / len(Y)
+            assert loss == pytest.approx(F.cross_entropy(logits, Y).item(), rel=1e-5)
+        assert baseline[1] == pytest.approx(F.cross_entropy(m(X), Y).item(), rel=1e-5)
+    assert results[1] == results[6]
+    with pytest.raises(mech.MechanismError):
+        mech.evaluate_lesions(m, X, Y, [[]])
+
+
 def test_lesion_inputs_are_checked():
     m = _net("resnet14")
     for x, y in [(X.to(torch.uint8), Y), (X[0], Y[:1]), (X, Y[:3]), (X, Y + 10), (X, Y.float())]:

@@ -17,14 +17,14 @@ import torch
 
 from .. import separability as sep
 from ..features import REDUCTIONS, reduce
-from ._common import MechanismError, check_batch_size, check_probe, device_of, mode, stage_of
+from ._common import MechanismError, check_batch_size, check_probe, device_of, mode, stage_of, to_device
 from .records import BlockProfiles, ProfileRow
 
 PROFILE_METRICS = ("lda_accuracy", "mi_probe_bits", "fisher_trace_ratio")
 SETTINGS = {"p": 32, "folds": 5, "seed": 0}  # the metric parameters, as explorer.analysis uses them
 
 
-def block_features(model, x, *, reduction: str = "gap", batch_size: int = 250) -> dict[str, np.ndarray]:
+def block_features(model, x, *, reduction: str = "gap", batch_size: int = 128) -> dict[str, np.ndarray]:
     """Every block's output for the images, reduced: ``{"stem": (N, D), "s1.b0": ..., ...}``.
 
     Parameters
@@ -53,7 +53,7 @@ def block_features(model, x, *, reduction: str = "gap", batch_size: int = 250) -
     device = device_of(model)
     with torch.no_grad(), mode(model, False):
         for start in range(0, len(x), batch_size):
-            for name, t in model.forward_blocks(x[start:start + batch_size].to(device)):
+            for name, t in model.forward_blocks(to_device(x[start:start + batch_size], device)):
                 r = reduce(t, reduction).float().cpu().numpy()  # (B, D)
                 if name not in out:
                     out[name] = np.empty((len(x), r.shape[1]), dtype=np.float32)
@@ -120,7 +120,7 @@ def profile_features(feats: dict[str, np.ndarray], y, *, p: int = SETTINGS["p"],
     return BlockProfiles(len(y), reduction, tuple(rows))
 
 
-def block_profiles(model, x, y, *, reduction: str = "gap", batch_size: int = 250, p: int = SETTINGS["p"],
+def block_profiles(model, x, y, *, reduction: str = "gap", batch_size: int = 128, p: int = SETTINGS["p"],
                    folds: int = SETTINGS["folds"], seed: int = SETTINGS["seed"],
                    progress: Callable[[float, str], None] | None = None) -> BlockProfiles:
     """Separability of the stem's and every block's output of the probe set.

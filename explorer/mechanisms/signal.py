@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import ModelSpec, init_model
-from ._common import MechanismError, check_probe, device_of, mode, stage_of
+from ._common import MechanismError, check_probe, device_of, mode, stage_of, to_device
 from .records import SignalProfile, SignalRow
 
 BN_STATS = ("running", "batch")
@@ -62,19 +62,27 @@ def stable_rank(H, centred: bool = False) -> float:
     .. [2] H. Daneshmand, J. Kohler, F. Bach, T. Hofmann, A. Lucchi, Batch normalization
        provably avoids rank collapse for randomly initialised deep networks, NeurIPS, 2020.
     """
+    return _stable_ranks(H)[1 if centred else 0]
+
+
+def _stable_ranks(H) -> tuple[float, float]:
+    """(uncentred, centred) stable rank from one Gram matrix."""
     H = torch.as_tensor(H)
     if H.ndim < 2 or len(H) < 1:
         raise MechanismError(f"A stable rank needs an (n, d) matrix, got shape {tuple(H.shape)}.")
-    H = H.detach().flatten(1)
+    H = H.detach().flatten(1)  # (n, d)
     if not H.is_floating_point():
         H = H.double()
     if not torch.isfinite(H).all():
-        return float("nan")
-    G = (H @ H.T).double()  # (n, n)
-    if centred:
-        G = G - G.mean(0, keepdim=True) - G.mean(1, keepdim=True) + G.mean()
-    top = float(torch.linalg.eigvalsh(G)[-1])
-    return float(torch.trace(G)) / top if top > 0 else float("nan")
+        return float("nan"), float("nan")
+    G = (H @ H.T).double().cpu().numpy()  # (n, n)
+    Gc = G - G.mean(0, keepdims=True) - G.mean(1, keepdims=True) + G.mean()  # J G J, J = I - 11^T/n
+
+    def ratio(M: np.ndarray) -> float:
+        top = float(np.linalg.eigvalsh(M)[-1])
+        return float(np.trace(M)) / top if top > 0 else float("nan")
+
+    return ratio(G), ratio(Gc)
 
 
 def channel_var(t: torch.Tensor) -> float:
@@ -130,7 +138,7 @@ def signal_profile(model, x, y, *, bn_stats: str = "running", weights: str = "tr
         raise MechanismError(f"bn_stats must be one of {', '.join(BN_STATS)}, got {bn_stats!r}.")
     net = copy.deepcopy(model) if bn_stats == "batch" else model  # batch statistics update running ones
     device = device_of(net)
-    x, y = x.to(device), y.to(device)
+    x, y = to_device(x, device), y.to(device)
     stats, outputs = [], []
     with torch.enable_grad(), mode(net, bn_stats == "batch"):
         # A leaf that needs a gradient: the block outputs are in the graph even with frozen weights.
@@ -141,8 +149,7 @@ def signal_profile(model, x, y, *, bn_stats: str = "running", weights: str = "tr
             else:
                 branch_var = channel_var(part.branch)
                 ratio = branch_var / channel_var(part.shortcut) if part.shortcut is not None else float("nan")
-            stats.append((part.name, _sqrt(branch_var), _sqrt(channel_var(out)), ratio,
-                          stable_rank(out), stable_rank(out, centred=True)))
+            stats.append((part.name, _sqrt(branch_var), _sqrt(channel_var(out)), ratio, *_stable_ranks(out)))
             outputs.append(out)
             del part  # the branch and shortcut tensors are not needed any more
         loss = F.cross_entropy(net.head(outputs[-1]).float(), y)
