@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from ._common import MechanismError, check_batch_size, check_probe, device_of, mode, stage_of, to_device
 from .records import LesionCurve, LesionCurvePoint, LesionDraw, LesionRow, LesionStudy, SingleLesions
 
+MAX_K = 10  # the default k-curve: k = 1..10
+
 
 def evaluate_lesions(model, x, y, deletions: list[Iterable[str | int]], *, batch_size: int = 128
                      ) -> tuple[tuple[float, float], list[tuple[float, float]]]:
@@ -113,7 +115,7 @@ def _walk(blocks, head, h: torch.Tensor, start: int, todo: list[tuple[int, tuple
 def _random_sets(model, ks, draws: int, seed: int) -> list[tuple[int, int, tuple[int, ...]]]:
     """(k, draw, sorted block indices); the draws for one k depend only on (seed, k)."""
     pool = model.deletable_blocks()
-    ks = list(ks)
+    ks = list(range(1, min(MAX_K, len(pool)) + 1) if ks is None else ks)
     if not ks or any(not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= len(pool)
                      for k in ks):
         raise MechanismError(f"Each k must be an integer in 1..{len(pool)} (the deletable blocks), got {ks!r}.")
@@ -179,7 +181,7 @@ def single_lesions(model, x, y, *, batch_size: int = 128) -> SingleLesions:
     return _singles(model, len(x), baseline, results)
 
 
-def lesion_curve(model, x, y, ks: Iterable[int] = range(1, 11), *, draws: int = 5, seed: int = 0,
+def lesion_curve(model, x, y, ks: Iterable[int] | None = None, *, draws: int = 3, seed: int = 0,
                  batch_size: int = 128) -> LesionCurve:
     """Accuracy vs k, the number of blocks deleted at random (``draws`` sets per k).
 
@@ -193,8 +195,9 @@ def lesion_curve(model, x, y, ks: Iterable[int] = range(1, 11), *, draws: int = 
     x : torch.Tensor, shape (N, 3, H, W)
         Normalised images.
     y : array_like of int, shape (N,)
-    ks : iterable of int
-        Numbers of blocks to delete, each in 1..(number of deletable blocks).
+    ks : iterable of int, optional
+        Numbers of blocks to delete, each in 1..(number of deletable blocks); by default
+        1..10 (fewer where the net has fewer deletable blocks).
     draws : int
         Random sets per k.
     seed : int
@@ -216,7 +219,7 @@ def lesion_curve(model, x, y, ks: Iterable[int] = range(1, 11), *, draws: int = 
     return _curve(model, len(x), seed, baseline, drawn, results)
 
 
-def lesion_study(model, x, y, ks: Iterable[int] = range(1, 11), *, draws: int = 5, seed: int = 0,
+def lesion_study(model, x, y, ks: Iterable[int] | None = None, *, draws: int = 3, seed: int = 0,
                  batch_size: int = 128) -> LesionStudy:
     """:func:`single_lesions` and :func:`lesion_curve` from one shared clean pass.
 

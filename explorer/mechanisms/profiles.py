@@ -53,8 +53,8 @@ def block_features(model, x, *, reduction: str = "gap", batch_size: int = 128) -
     device = device_of(model)
     with torch.no_grad(), mode(model, False):
         for start in range(0, len(x), batch_size):
-            for name, t in model.forward_blocks(to_device(x[start:start + batch_size], device)):
-                r = reduce(t, reduction).float().cpu().numpy()  # (B, D)
+            for part in model.iter_blocks(to_device(x[start:start + batch_size], device)):  # frees as it goes
+                name, r = part.name, reduce(part.output, reduction).float().cpu().numpy()  # (B, D)
                 if name not in out:
                     out[name] = np.empty((len(x), r.shape[1]), dtype=np.float32)
                 out[name][start:start + len(r)] = r
