@@ -121,6 +121,8 @@ def _random_sets(model, ks, draws: int, seed: int) -> list[tuple[int, int, tuple
         raise MechanismError(f"Each k must be an integer in 1..{len(pool)} (the deletable blocks), got {ks!r}.")
     if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
         raise MechanismError(f"draws must be a positive integer, got {draws!r}.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise MechanismError(f"The seed must be a non-negative integer, got {seed!r}.")
     out = []
     for k in dict.fromkeys(int(k) for k in ks):
         rng = np.random.default_rng([seed, k])

@@ -12,7 +12,7 @@ Per block, from one forward and one backward pass over the whole batch:
 
 Variances are *average channel variances* (the variance over images and positions of each
 channel, averaged over channels), as in signal propagation plots (Brock et al. 2021); a
-"std" is its square root.
+"std" is its square root. An option-A shortcut's zero-padded channels count, with variance 0.
 
 BatchNorm statistics: ``bn_stats="running"`` evaluates the net as at test time (eval mode);
 ``"batch"`` normalises with the batch's own statistics, as a training step does, on a copy
