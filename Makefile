@@ -29,6 +29,7 @@ chromium:
 bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/analysis_speed.py
+	$(BIN)/python bench/mechanisms_speed.py
 
 report: $(STAMP)
 	$(BIN)/python -m explorer report --root checkpoints --out docs/RESULTS.md

@@ -32,6 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import (BasicBlock, BlockAccess, BlockError, BlockParts, Bottleneck,  # noqa: F401 (re-exported)
+                     PadShortcut, _conv, _make_shortcut, _norm)
+
 # Group layout of the resnet family (torchvision): depth -> (block kind, blocks a group).
 RESNET_LAYERS: dict[int, tuple[str, tuple[int, ...]]] = {
     18: ("basic", (2, 2, 2, 2)),
@@ -43,6 +46,8 @@ RESNET_LAYERS: dict[int, tuple[str, tuple[int, ...]]] = {
 RESNET_DEPTHS = tuple(RESNET_LAYERS)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)  # the named ones; any 6n+2 builds
 FAMILIES = ("resnet", "cifar")
+MAX_CIFAR_DEPTH = 2000  # 1202 is the deepest in He et al.; beyond this a spec is refused, not built
+MIN_CLASSES, MAX_CLASSES = 2, 10_000
 
 # Seed 001's labels for the four residual x BatchNorm variants.
 VARIANT_LABELS = {(True, True): "FULL", (False, True): "Nres", (True, False): "Nbn", (False, False): "Nboth"}
@@ -64,22 +69,28 @@ class ModelSpec:
     num_classes: int = 10
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
+        # Checked before anything is built: a config.json from outside must not be able to ask
+        # for a net of a million layers or a head of 10^12 outputs.
+        if not isinstance(self.family, str) or self.family not in FAMILIES:
             raise ModelSpecError(f"Unknown model family {self.family!r}; expected one of {', '.join(FAMILIES)}.")
-        if not isinstance(self.depth, int) or isinstance(self.depth, bool):
-            raise ModelSpecError(f"Depth must be an integer, got {self.depth!r}.")
+        for key, value in (("depth", self.depth), ("num_classes", self.num_classes)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ModelSpecError(f"Model spec key {key!r} must be an integer, got {value!r}.")
+        for key, value in (("residual", self.residual), ("batchnorm", self.batchnorm)):
+            if not isinstance(value, bool):
+                raise ModelSpecError(f"Model spec key {key!r} must be true or false, got {value!r}.")
         if self.family == "resnet" and self.depth not in RESNET_LAYERS:
+            depths = ", ".join(map(str, RESNET_DEPTHS))
+            raise ModelSpecError(f"The resnet family has depths {depths}; got {self.depth}.")
+        if self.family == "cifar" and not (8 <= self.depth <= MAX_CIFAR_DEPTH and (self.depth - 2) % 6 == 0):
             raise ModelSpecError(
-                f"The resnet family has depths {', '.join(map(str, RESNET_DEPTHS))}; got {self.depth}."
+                f"The cifar family needs a depth of the form 6n+2 between 8 and {MAX_CIFAR_DEPTH} "
+                f"(8, 14, 20, 32, 44, 56, 110, ...); got {self.depth}."
             )
-        if self.family == "cifar" and (self.depth < 8 or (self.depth - 2) % 6 != 0):
-            raise ModelSpecError(
-                f"The cifar family needs a depth of the form 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...); got {self.depth}."
-            )
-        if self.shortcut not in ("A", "B"):
+        if not isinstance(self.shortcut, str) or self.shortcut not in ("A", "B"):
             raise ModelSpecError(f"Shortcut option must be 'A' or 'B', got {self.shortcut!r}.")
-        if self.num_classes < 2:
-            raise ModelSpecError(f"A classifier needs at least 2 classes, got {self.num_classes}.")
+        if not MIN_CLASSES <= self.num_classes <= MAX_CLASSES:
+            raise ModelSpecError(f"A classifier needs {MIN_CLASSES} to {MAX_CLASSES} classes, got {self.num_classes}.")
 
     @property
     def variant(self) -> str:
@@ -131,11 +142,6 @@ class ModelSpec:
         extra = set(d) - known
         if extra:
             raise ModelSpecError(f"Unknown model spec keys: {', '.join(sorted(extra))}.")
-        for key, typ in (("residual", bool), ("batchnorm", bool)):
-            if key in d and not isinstance(d[key], typ):
-                raise ModelSpecError(f"Model spec key {key!r} must be true or false.")
-        if "num_classes" in d and (not isinstance(d["num_classes"], int) or isinstance(d["num_classes"], bool)):
-            raise ModelSpecError("Model spec key 'num_classes' must be an integer.")
         try:
             return cls(**d)
         except TypeError as e:
@@ -189,87 +195,7 @@ def parse_model_name(
     )
 
 
-def _norm(channels: int, batchnorm: bool) -> nn.Module:
-    return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
-
-
-def _conv(cin: int, cout: int, k: int, stride: int, batchnorm: bool) -> nn.Conv2d:
-    # Without BatchNorm the conv keeps a bias: it replaces BatchNorm's learnable shift.
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=not batchnorm)
-
-
-class PadShortcut(nn.Module):
-    """Option A: parameter-free shortcut, stride-2 subsampling + zero-padded channels."""
-
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.stride, self.extra = stride, cout - cin
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, :: self.stride, :: self.stride]
-        lo = self.extra // 2
-        return F.pad(x, (0, 0, 0, 0, lo, self.extra - lo))  # pad channels: (N, C+extra, H, W)
-
-
-def _make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: bool, option: str) -> nn.Module | None:
-    """None for a plain block; identity, option A or a 1x1 projection otherwise."""
-    if not residual:
-        return None
-    if stride == 1 and cin == cout:
-        return nn.Identity()
-    if option == "A":
-        return PadShortcut(cin, cout, stride)
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 1, stride=stride, bias=not batchnorm), _norm(cout, batchnorm)
-    )
-
-
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str):
-        super().__init__()
-        cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, cout, 3, 1, batchnorm), _norm(cout, batchnorm)
-        self.shortcut = _make_shortcut(cin, cout, stride, residual, batchnorm, shortcut)
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.branch(x)
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
-
-    @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv2
-
-
-class Bottleneck(BasicBlock):
-    expansion = 4
-
-    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str):
-        nn.Module.__init__(self)
-        cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 1, 1, batchnorm), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
-        self.conv3, self.bn3 = _conv(planes, cout, 1, 1, batchnorm), _norm(cout, batchnorm)
-        self.shortcut = _make_shortcut(cin, cout, stride, residual, batchnorm, shortcut)
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
-
-    @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv3
-
-
-class ResNet(nn.Module):
+class ResNet(BlockAccess, nn.Module):
     """Stem + groups of blocks + global-average-pool + linear head.
 
     ``self.stages[0]`` is the stem, ``self.stages[i]`` (i >= 1) the i-th group.
@@ -347,9 +273,6 @@ class ResNet(nn.Module):
         groups["head"] = list(self.fc.parameters())
         return groups
 
-    def blocks(self) -> list[BasicBlock]:
-        return [m for m in self.modules() if isinstance(m, BasicBlock)]
-
 
 def build_model(spec: ModelSpec | str, **overrides) -> ResNet:
     """Build a model from a spec or a name (``build_model("resnet56", residual=False)``)."""
@@ -358,6 +281,16 @@ def build_model(spec: ModelSpec | str, **overrides) -> ResNet:
     elif overrides:
         spec = ModelSpec(**{**spec.to_dict(), **overrides})
     return ResNet(spec)
+
+
+def init_model(spec: ModelSpec | str, seed: int) -> ResNet:
+    """The initial weights of a run with this spec and seed, bit for bit what the trainer built.
+
+    Seeds torch's global generator and builds, as a run starts (``runner.execute`` calls this),
+    leaving the generator where training goes on; ``torch.random.fork_rng()`` keeps a caller's.
+    """
+    torch.manual_seed(seed)  # initialisation
+    return build_model(spec)
 
 
 def count_parameters(model: nn.Module) -> int:

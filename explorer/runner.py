@@ -18,7 +18,7 @@ import torch
 
 from .atomic import atomic_write_json
 from .data import Dataset, load_dataset, probe_set
-from .models import ModelSpec, build_model
+from .models import ModelSpec, init_model
 from .runs.record import check_bounds
 from .runs import (DataInfo, Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock,
                    save_epoch, update_record)
@@ -78,12 +78,6 @@ def _progress_writer(run: Run | None, extra: Callable[[dict], None] | None):
     return on_progress
 
 
-def initial_model(spec: ModelSpec, seed: int):
-    """The run's initial weights, bit for bit: the global RNG seeded with the run's seed, then built."""
-    torch.manual_seed(seed)
-    return build_model(spec)
-
-
 def execute(run: Run | None, model, spec: ModelSpec, cfg: TrainConfig, data: Dataset, *, resume_from: Run | None = None,
             on_progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train ``run`` (None on ranks other than 0) to the end.
@@ -129,7 +123,7 @@ def start_run(spec: ModelSpec, cfg: TrainConfig, source: str, root: Path, *, dat
     resolve_device(cfg.device)  # cuda without a GPU is refused before anything is loaded or created
     data = data or load_dataset(source)
     check_fits(data, spec, cfg)
-    model = initial_model(spec, cfg.seed)  # a spec that cannot be built fails here, before any folder exists
+    model = init_model(spec, cfg.seed)  # a spec that cannot be built fails here, before any folder exists
     probe_hash = probe_set(data).hash
     run = None
     if dist_rank() == 0:
@@ -149,5 +143,5 @@ def resume_run(root: Path, run_id: str, *, data: Dataset | None = None, **kw) ->
     data = data or load_dataset(source)
     if data.fingerprint != rec.data.fingerprint:
         raise RunError(f"The data set at {source} is not the one run {run_id} was trained on (fingerprint differs).")
-    model = initial_model(rec.model, rec.train.seed)
+    model = init_model(rec.model, rec.train.seed)
     return run, execute(run if dist_rank() == 0 else None, model, rec.model, rec.train, data, resume_from=run, **kw)

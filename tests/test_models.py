@@ -122,3 +122,34 @@ def test_bad_specs_give_one_clear_error(bad):
 def test_cifar_19_message_names_6n_plus_2():
     with pytest.raises(ModelSpecError, match="6n\\+2"):
         ModelSpec("cifar", 19)
+
+
+@pytest.mark.parametrize("d,match", [
+    ({"family": "cifar", "depth": 1_200_002}, "between 8 and 2000"),
+    ({"family": "cifar", "depth": 2006}, "between 8 and 2000"),
+    ({"family": "cifar", "depth": 20, "num_classes": 10**12}, "2 to 10000 classes"),
+    ({"family": "cifar", "depth": 20, "num_classes": 1}, "2 to 10000 classes"),
+    ({"family": "cifar", "depth": 20, "num_classes": True}, "'num_classes' must be an integer"),
+    ({"family": "cifar", "depth": True}, "'depth' must be an integer"),
+    ({"family": "cifar", "depth": 20.0}, "'depth' must be an integer"),
+    ({"family": "cifar", "depth": "20"}, "'depth' must be an integer"),
+    ({"family": "cifar", "depth": 20, "residual": "yes"}, "'residual' must be true or false"),
+    ({"family": "cifar", "depth": 20, "batchnorm": 1}, "'batchnorm' must be true or false"),
+    ({"family": ["cifar"], "depth": 20}, "Unknown model family"),
+    ({"family": "cifar", "depth": 20, "shortcut": ["A"]}, "Shortcut option"),
+])
+def test_hostile_specs_are_refused_before_building(d, match):
+    """A config.json from outside cannot ask for a net too deep or a head too wide to build."""
+    with pytest.raises(ModelSpecError, match=match) as e:
+        ModelSpec.from_dict(d)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ModelSpecError):
+        ModelSpec(**d)
+
+
+def test_spec_bounds_keep_every_named_depth():
+    for depth in (8, 20, 110, 1202, 1994):
+        assert ModelSpec("cifar", depth).depth == depth
+    assert ModelSpec("cifar", 20, num_classes=10_000).num_classes == 10_000
+    with pytest.raises(ModelSpecError, match="2000"):
+        parse_model_name("resnet1200002")

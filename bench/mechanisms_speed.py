@@ -1,0 +1,96 @@
+"""Speed of the block-level mechanism studies on a deep net, against one plain forward pass.
+
+    python bench/mechanisms_speed.py [--run RUN_DIR] [--model resnet110] [--repeats 3]
+
+On 500 probe-sized images (the digits probe set, 8x8 upsampled to 3x32x32; or the run's own
+data set with --run): the lesion study (every single block, and k = 1..10 blocks deleted at
+random, 3 draws each), the per-block profiles (LDA accuracy, usable
+information, Fisher ratio, CKA), and signal propagation at the trained and at the initial
+weights. Prints each part's time, the total, the time of one plain forward pass over the
+same images, and total / forward; medians of ``--repeats`` runs. Random weights (seed 0)
+unless --run gives a run folder. Target: the total within 60 s on the 2-core machine.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from explorer import mechanisms as mech  # noqa: E402
+from explorer import separability as sep  # noqa: E402
+from explorer.data import load_dataset, normalize, probe_set  # noqa: E402
+from explorer.models import build_model, init_model  # noqa: E402
+from explorer.runs import open_run  # noqa: E402
+
+
+def _model_and_probe(a):
+    if a.run:
+        path = Path(a.run).resolve()
+        run = open_run(path.parent, path.name)
+        model, seed = run.load_model(), run.train_config.seed
+        data = load_dataset(run.config["data"].get("source", run.config["data"]["name"]))
+    else:
+        model, seed = init_model(a.model, 0), 0
+        data = load_dataset("digits")
+    probe = probe_set(data)
+    mean, std = data.mean_std()
+    return model.eval(), seed, normalize(probe.images, mean, std), probe.labels
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", help="a run folder; default: random weights")
+    ap.add_argument("--model", default="resnet110", help="model name without --run")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    model, seed, x, y = _model_and_probe(a)
+    print(f"{model.spec.name}: {len(model.blocks())} blocks, {len(x)} images {tuple(x.shape[1:])}, "
+          f"torch threads {torch.get_num_threads()}")
+
+    def forward():
+        with torch.no_grad():
+            for i in range(0, len(x), 128):  # the studies' default batch, channels-last as they run
+                model(x[i:i + 128].contiguous(memory_format=torch.channels_last))
+
+    parts = {
+        "lesions (singles + k=1..10)": lambda: mech.lesion_study(model, x, y),
+        "profiles": lambda: mech.block_profiles(model, x, y),
+        "signal, trained weights": lambda: mech.signal_profile(model, x, y),
+        "signal, initial weights": lambda: mech.signal_at_init(model.spec, seed, x, y),
+    }
+    # The machine is shared and its load drifts: each part is set against a forward pass timed
+    # just before it, and the ratios are the medians of the per-repeat ratios.
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    ratios: dict[str, list[float]] = {k: [] for k in parts}
+    forwards, totals, total_ratios = [], [], []
+    for _ in range(a.repeats):
+        getattr(sep, "_FOLD_CACHE", {}).clear()  # each repeat starts cold
+        fwd = []
+        for name, fn in parts.items():
+            fwd.append(_timed(forward))
+            times[name].append(_timed(fn))
+            ratios[name].append(times[name][-1] / fwd[-1])
+        forwards.append(statistics.mean(fwd))
+        totals.append(sum(times[name][-1] for name in parts))
+        total_ratios.append(sum(ratios[name][-1] for name in parts))
+    for name in parts:
+        print(f"  {name:<28} {statistics.median(times[name]):7.2f} s  "
+              f"({statistics.median(ratios[name]):5.1f} forwards)")
+    print(f"one plain forward pass: {statistics.median(forwards):.2f} s; all of it: {statistics.median(totals):.2f} s; "
+          f"total / forward = {statistics.median(total_ratios):.1f} (target total <= 60 s; medians of {a.repeats})")
+
+if __name__ == "__main__":
+    main()
