@@ -21,7 +21,8 @@ from ._common import MechanismError, check_batch_size, check_probe, device_of, m
 from .records import BlockProfiles, ProfileRow
 
 PROFILE_METRICS = ("lda_accuracy", "mi_probe_bits", "fisher_trace_ratio")
-SETTINGS = {"p": 32, "folds": 5, "seed": 0}  # the metric parameters, as explorer.analysis uses them
+_D = sep.DEFAULT_SETTINGS  # the metric parameters, defined once (explorer.separability.settings)
+SETTINGS = {"p": _D.p, "folds": _D.folds, "seed": _D.seed}
 
 
 def block_features(model, x, *, reduction: str = "gap", batch_size: int = 128) -> dict[str, np.ndarray]:
