@@ -12,6 +12,7 @@ pages = [
     st.Page(PAGES["curves"], title="Curves", icon=":material/show_chart:"),
     st.Page(PAGES["gradients"], title="Gradients", icon=":material/gradient:"),
     st.Page(PAGES["separability"], title="Separability", icon=":material/scatter_plot:"),
+    st.Page(PAGES["mechanisms"], title="Mechanisms", icon=":material/biotech:"),
 ]
 # Tags of multiselects show the whole run label (Streamlit cuts them at a fixed width by default).
 st.markdown("<style>[data-baseweb='tag'] {max-width: none !important; height: auto !important;} "

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 
 PAGES = ["explorer/ui/pages/overview.py", "explorer/ui/pages/runs.py", "explorer/ui/pages/train.py", "explorer/ui/pages/curves.py",
-         "explorer/ui/pages/gradients.py", "explorer/ui/pages/separability.py"]
+         "explorer/ui/pages/gradients.py", "explorer/ui/pages/separability.py", "explorer/ui/pages/mechanisms.py"]
 
 
 @pytest.fixture
@@ -114,3 +114,15 @@ def test_runs_page_rows_become_the_selection(app):
     at.toggle(key="rn_group").set_value(True).run()
     g = at.dataframe[0].value
     assert g["replicates"].sum() == 5 and (g["replicates"] == 2).sum() == 1  # FULL has seeds 0 and 1
+
+
+@pytest.mark.parametrize("kind", ["lesion", "profile", "signal"])
+def test_mechanisms_page_draws_each_study(app, kind):
+    at = _select_depth8(app)
+    at.switch_page("explorer/ui/pages/mechanisms.py").run()
+    at.radio(key="mx_kind").set_value(kind).run()
+    assert any("nothing is computed until you press" in i.value for i in at.info)
+    at.button(key="mx_go").click().run()
+    assert not _errors(at), _errors(at)
+    df = at.dataframe[0].value
+    assert df["run_id"].nunique() == 5 and df["label"].nunique() == 5

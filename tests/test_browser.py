@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # (navigation link, text that appears once the page has finished rendering)
 PAGES = [("Overview", "Test error vs depth"), ("Runs", "Download runs CSV"), ("Train", "Queue training"), ("Curves", "Download curves CSV"),
-         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV")]
+         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV"), ("Mechanisms", "Study")]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 

@@ -21,7 +21,7 @@ out = {"pages": {}}
 at.sidebar.radio(key="pick_mode").set_value("runs by name").run()
 ms = at.sidebar.multiselect(key="pick_runs")
 ms.set_value(ms.options).run()
-for page in ("overview", "runs", "train", "curves", "gradients", "separability"):
+for page in ("overview", "runs", "train", "curves", "gradients", "separability", "mechanisms"):
     at.switch_page(f"explorer/ui/pages/{page}.py").run()
     out["pages"][page] = {"errors": [e.value for e in at.error] + [str(e.value) for e in at.exception],
                           "text": " ".join([m.value for m in at.markdown] + [i.value for i in at.info]

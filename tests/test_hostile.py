@@ -101,7 +101,7 @@ def test_app_pages_go_on(hostile, tmp_path, monkeypatch):
     at.sidebar.radio(key="pick_mode").set_value("runs by name").run()
     ms = at.sidebar.multiselect(key="pick_runs")
     ms.set_value(ms.options).run()
-    for page in ("overview", "runs", "curves", "gradients", "separability", "train"):
+    for page in ("overview", "runs", "curves", "gradients", "separability", "mechanisms", "train"):
         at.switch_page(f"explorer/ui/pages/{page}.py").run()
         errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
         assert not errors, (page, errors)

@@ -112,7 +112,7 @@ def test_table_is_the_same_from_any_folder(mixed):
     assert t["status"].value_counts().to_dict() == {"finished": 6, "imported": 1, "diverged": 1, "failed": 1}
 
 
-@pytest.mark.parametrize("page", ["overview", "runs", "curves", "gradients", "separability", "train"])
+@pytest.mark.parametrize("page", ["overview", "runs", "curves", "gradients", "separability", "mechanisms", "train"])
 def test_every_page_draws_the_mixed_store(mixed, page, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_ZOO", str(mixed["root"]))
     monkeypatch.setenv("EXPLORER_RUNS", str(tmp_path / "own"))

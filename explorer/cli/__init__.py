@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import sys
 
-from . import analyze, download, evaluate, import_weights, report, runs, ship_cache, train, worker
+from . import analyze, download, evaluate, import_weights, mechanisms, report, runs, ship_cache, train, worker
 from .common import USER_ERRORS, ArgError, Parser, add_model_args, model_spec_from_args  # noqa: F401
 
-COMMANDS = [train, worker, runs, analyze, evaluate, ship_cache, report, import_weights, download]
+COMMANDS = [train, worker, runs, analyze, mechanisms, evaluate, ship_cache, report, import_weights, download]
 
 
 def build_parser() -> Parser:

@@ -195,4 +195,5 @@ PAGES = {
     "curves": "explorer/ui/pages/curves.py",
     "gradients": "explorer/ui/pages/gradients.py",
     "separability": "explorer/ui/pages/separability.py",
+    "mechanisms": "explorer/ui/pages/mechanisms.py",
 }
