@@ -148,10 +148,11 @@ def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str
                      alt.Tooltip("hi:Q", format=".2f")]),
             base.mark_errorbar().encode(y=alt.Y("lo:Q", title=f"{what} (%)"), y2="hi:Q")]
     if value == "test_error":
-        ref = reference_table()
+        ref = reference_table().rename(columns={"net": "reference"})
         layers.append(alt.Chart(ref).mark_line(strokeDash=[4, 3], point=alt.OverlayMarkDef(shape="diamond", size=60)).encode(
-            x="depth:Q", y="test_error:Q", shape=alt.Shape("net:N", title="reference", legend=alt.Legend(labelLimit=0)),
-            color=alt.value("black"), tooltip=["net", "depth", "test_error"]))
+            x="depth:Q", y="test_error:Q", strokeDash=alt.StrokeDash("reference:N", title="reference (dashed)",
+                                                                      legend=alt.Legend(labelLimit=0)),
+            color=alt.value("black"), tooltip=["reference", "depth", "test_error"]))
     return alt.layer(*layers).properties(
         title=f"{what} vs depth (lines: mean over replicates, bars: {band_kind})", height=340)
 

@@ -12,7 +12,7 @@ from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts import color_map
 from ..runs import BrokenRun, Run, label_runs, list_runs
 
-FAMILY_LABELS = {"cifar": "cifar — He et al.'s CIFAR ResNet (6n+2)", "resnet": "resnet — torchvision layout, CIFAR stem"}
+FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
 SOURCES = ["shipped zoo", "own runs", "both"]
 
