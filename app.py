@@ -15,9 +15,10 @@ pages = [
     st.Page(PAGES["mechanisms"], title="Mechanisms", icon=":material/biotech:"),
 ]
 # Tags of multiselects show the whole run label (Streamlit cuts them at a fixed width by default).
-st.markdown("<style>[data-baseweb='tag'] {max-width: none !important; height: auto !important;} "
-            "[data-baseweb='tag'] span {max-width: none !important; white-space: normal !important; "
-            "overflow: visible !important;}</style>", unsafe_allow_html=True)
+st.markdown("<style>[data-testid='stMultiSelectTagsContainer'] [data-tag] {max-width: 100% !important; "
+            "height: auto !important;} [data-testid='stMultiSelectTagsContainer'] [data-tag] span[title] "
+            "{max-width: none !important; white-space: normal !important; overflow: visible !important; "
+            "text-overflow: clip !important;}</style>", unsafe_allow_html=True)
 page = st.navigation(pages)
 st.session_state["selected_runs"] = sidebar()
 page.run()
