@@ -83,7 +83,8 @@ def gradient_panels(table: pd.DataFrame, stat_label: str, note: str, aggregated:
     ``table``: `gradient_summary` rows (median, lo, hi) when ``aggregated``, else `gradient_table` rows.
     """
     present = [s for s in STAGE_COLORS if s in set(table["stage"])]
-    stage_color = alt.Color("stage:N", title="stage", scale=alt.Scale(domain=present, range=[STAGE_COLORS[s] for s in present]))
+    stage_color = alt.Color("stage:N", title="stage", scale=alt.Scale(domain=present, range=[STAGE_COLORS[s] for s in present]),
+                            legend=alt.Legend(symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
     y_title = f"{stat_label} (log scale)"
     if aggregated:
         df, panel, line_y, lo, hi = table, "group_label", "median", "lo", "hi"
@@ -111,8 +112,8 @@ def ratio_chart(ratios: pd.DataFrame, colors: dict[str, str] | None = None) -> a
         color=_color("condition_label:N", "condition", colors),
         tooltip=["group_label", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("ratio:Q", format=".3e")])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
-    return (line + one).properties(title="vanishing-gradient test over training: stage0 / last stage (1 = equal; "
-                                         "median over replicates)", height=260)
+    return (line + one).properties(title=["stage0 / last stage over training", "(median over replicates; dashed: 1 = equal)"],
+                                   height=260)
 
 
 def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
@@ -125,8 +126,8 @@ def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
     return (base.mark_line(point=True).encode(y=y, tooltip=["net", "depth", alt.Tooltip("median:Q", format=".3e"),
                                                              alt.Tooltip("runs:Q", title="replicates")])
             + base.mark_errorbar().encode(y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=y_title), y2="hi:Q")
-            ).properties(title="vanishing-gradient test against depth (last 10% of steps; bars: min..max over replicates)",
-                         height=260)
+            ).properties(title=["late-training stage0 / last stage against depth",
+                                "(last 10% of steps; bars: min..max over replicates)"], height=260)
 
 
 def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str = "test_error") -> alt.Chart:
@@ -211,7 +212,8 @@ def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:
 
 def cka_heatmap(table: pd.DataFrame, title: str) -> alt.Chart:
     """A square matrix of linear CKA values (columns a, b, cka) as a labelled heat map."""
-    base = alt.Chart(table).encode(x=alt.X("a:N", title=None, sort=None), y=alt.Y("b:N", title=None, sort=None))
+    base = alt.Chart(table).encode(x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-30)),
+                                   y=alt.Y("b:N", title=None, sort=None, axis=alt.Axis(labelLimit=0)))
     heat = base.mark_rect().encode(color=alt.Color("cka:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="CKA"),
                                    tooltip=["a", "b", alt.Tooltip("cka:Q", format=".3f")])
     text = base.mark_text(fontSize=11).encode(text=alt.Text("cka:Q", format=".2f"),

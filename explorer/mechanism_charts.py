@@ -10,6 +10,7 @@ import pandas as pd
 
 from .charts import _color
 
+INT_AXIS = alt.Axis(format="d", tickMinStep=1)
 SIGNAL_MEASURES = {
     "output_std": ("std of the block output", True),
     "branch_std": ("std of the residual branch (after BN, before the addition)", True),
@@ -40,32 +41,33 @@ def lesion_single_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Cha
     d = _depth(df[df["view"] == "single"])
     d["depth"] = d["index"] + 1
     line = alt.Chart(d).mark_line(point=True).encode(
-        x=alt.X("depth:Q", title="deleted block (1 = the first block after the stem)"),
+        x=alt.X("depth:Q", title="deleted block (1 = the first block after the stem)", axis=INT_AXIS),
         y=alt.Y("accuracy:Q", title="probe accuracy with that block deleted", scale=alt.Scale(domain=[0, 1])),
         detail="label:N", color=_color("condition_label:N", "condition (one line a run)", colors),
         tooltip=["label", "block", "shortcut", "deletable", alt.Tooltip("accuracy:Q", format=".3f")])
     chance = alt.Chart(pd.DataFrame({"y": [1 / 10]})).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="y:Q")
     return (line + chance + _stage_rules(d)).properties(
-        title="deleting one block at test time (Veit et al. 2016); gaps: blocks that change shape in a plain net "
-              "cannot be deleted; dotted: chance", height=300)
+        title=["one block deleted at test time (Veit et al. 2016)",
+               "gaps: plain blocks that change shape cannot be deleted; dotted: chance; dashed: stage boundaries"],
+        height=300)
 
 
 def lesion_curve_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
     d = df[df["view"] == "curve"]
-    base = alt.Chart(d).encode(x=alt.X("k:Q", title="blocks deleted at random"), detail="label:N",
+    base = alt.Chart(d).encode(x=alt.X("k:Q", title="blocks deleted at random", axis=INT_AXIS), detail="label:N",
                                color=_color("condition_label:N", "condition (one line a run)", colors))
     return (base.mark_area(opacity=0.15).encode(y=alt.Y("accuracy_min:Q", title="probe accuracy", scale=alt.Scale(domain=[0, 1])),
                                                 y2="accuracy_max:Q")
             + base.mark_line(point=True).encode(y="accuracy_mean:Q", tooltip=["label", "k", alt.Tooltip("accuracy_mean:Q", format=".3f"),
                                                                                  "draws"])
-            ).properties(title="accuracy against the number of deleted blocks (line: mean over random draws; band: min..max)",
-                         height=300)
+            ).properties(title=["accuracy against the number of blocks deleted at random",
+                                "(line: mean over random draws; band: min..max)"], height=300)
 
 
 def profile_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) -> alt.Chart:
     d = _depth(df)
     line = alt.Chart(d).mark_line(point=True).encode(
-        x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries"),
+        x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries", axis=INT_AXIS),
         y=alt.Y(f"{measure}:Q", title=PROFILE_MEASURES[measure]), detail="label:N",
         color=_color("condition_label:N", "condition (one line a run)", colors),
         tooltip=["label", "block", alt.Tooltip(f"{measure}:Q", format=".3f")])
@@ -76,7 +78,7 @@ def signal_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) -> 
     d = _depth(df)
     title, log = SIGNAL_MEASURES[measure]
     line = alt.Chart(d.dropna(subset=[measure])).mark_line(point=True).encode(
-        x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries"),
+        x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries", axis=INT_AXIS),
         y=alt.Y(f"{measure}:Q", title=title + (" (log)" if log else ""), scale=alt.Scale(type="log" if log else "linear")),
         detail="label:N", strokeDash=alt.StrokeDash("weights:N", title="weights (solid: trained)",
                                                     sort=["trained", "init"]),

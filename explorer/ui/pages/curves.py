@@ -20,8 +20,9 @@ def render():
     agg = c2.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="cv_agg",
                    help="Means and bands are over the replicates of one condition (same experiment, other seed) only; "
                         "an unfinished run is always drawn on its own.")
-    clean = c3.toggle("clean train accuracy (eval mode, no augmentation)", value=True, key="cv_clean",
-                      help="Otherwise the running accuracy on augmented batches during training.")
+    clean = c3.toggle("clean train accuracy", value=True, key="cv_clean",
+                      help="Eval mode, no augmentation, a fixed subset of training images. Off: the running accuracy "
+                           "on augmented batches during training.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     splits = ("train (clean)" if clean and (hist["split"] == "train (clean)").any() else "train", "test")
     st.altair_chart(curves_chart(hist, value, band_kind, splits, colors), use_container_width=True)
