@@ -47,9 +47,7 @@ def lesion_single_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Cha
         tooltip=["label", "block", "shortcut", "deletable", alt.Tooltip("accuracy:Q", format=".3f")])
     chance = alt.Chart(pd.DataFrame({"y": [1 / 10]})).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="y:Q")
     return (line + chance + _stage_rules(d)).properties(
-        title=["one block deleted at test time (Veit et al. 2016)",
-               "gaps: plain blocks that change shape cannot be deleted; dotted: chance; dashed: stage boundaries"],
-        height=300)
+        title="accuracy with one block deleted at test time", height=300)
 
 
 def lesion_curve_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
@@ -60,8 +58,7 @@ def lesion_curve_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Char
                                                 y2="accuracy_max:Q")
             + base.mark_line(point=True).encode(y="accuracy_mean:Q", tooltip=["label", "k", alt.Tooltip("accuracy_mean:Q", format=".3f"),
                                                                                  "draws"])
-            ).properties(title=["accuracy against the number of blocks deleted at random",
-                                "(line: mean over random draws; band: min..max)"], height=300)
+            ).properties(title="accuracy against the number of blocks deleted at random", height=300)
 
 
 def profile_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) -> alt.Chart:

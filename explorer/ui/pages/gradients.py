@@ -39,7 +39,9 @@ def render():
     st.subheader("Vanishing-gradient test")
     st.caption(f"The ratio of stage0's {stat} to the last stage's ({last}), step by step (smoothed over 25 steps). "
                "A ratio near 1 means the first layers receive gradients as large as the last; far below 1 "
-               "(10⁻² and less) means they vanish. Right: its median over the last 10% of training against depth.")
+               "(10⁻² and less) means they vanish. Left: over training, the median over a condition's replicates "
+               "(dashed: 1 = equal). Right: its median over the last 10% of training against depth; bars: min..max "
+               "over replicates.")
     ratios = ratio_table(runs, stat=key, labels=labels)
     late = late_ratio_table(runs, stat=key, labels=labels)
     c5, c6 = st.columns(2)

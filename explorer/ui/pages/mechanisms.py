@@ -48,7 +48,9 @@ def render():
     df = label_table(pd.concat(parts, ignore_index=True), runs, labels)
     if kind == "lesion":
         st.altair_chart(lesion_single_chart(df, colors), use_container_width=True)
+        st.caption("Gaps: plain blocks that change shape cannot be deleted. Dotted: chance. Dashed: stage boundaries.")
         st.altair_chart(lesion_curve_chart(df, colors), use_container_width=True)
+        st.caption("Line: mean over random draws of k blocks; band: min..max over the draws.")
     elif kind == "profile":
         measure = st.radio("Measure", list(PROFILE_MEASURES), horizontal=True, key="mx_prof", format_func=PROFILE_MEASURES.get)
         st.altair_chart(profile_chart(df, measure, colors), use_container_width=True)
