@@ -168,6 +168,8 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         nan = sep_table[sep_table["value"].isna()].drop_duplicates(["model", "stage"])
         md += [f"- NaN for {m}, {st}: {note}" for m, st, note in zip(nan["model"], nan["stage"], nan["note"].fillna(""))]
         md += [""] if len(nan) else []
+    from .report_mechanisms import section
+    md += section(runs, fig_dir, figures, _save_png)
     text = "\n".join(md) + "\n"
     atomic_write_text(out, text)
     return text
