@@ -37,13 +37,22 @@ class MechanismAnalysisError(ValueError):
     """A mechanism study that cannot be run; the message says why."""
 
 
-def _compute(run: Run, kind: str, x, y) -> pd.DataFrame:
+def _test_split(run: Run, mean, std):
+    """The run's full test split, normalised; the data's absence is one sentence saying how to get it."""
+    from .evaluation import eval_data
+    data = eval_data(run)
+    return normalize(data.test_x, mean, std), data.test_y
+
+
+def _compute(run: Run, kind: str, x, y, test=None) -> pd.DataFrame:
     from . import mechanisms as mech
     model = run.load_model()
     if kind == "lesion":
         study = mech.lesion_study(model, x, y, draws=LESION["draws"], seed=LESION["seed"])
-        return pd.concat([study.singles.to_frame().assign(view="single"), study.curve.to_frame().assign(view="curve")],
-                         ignore_index=True)
+        parts = [study.singles.to_frame().assign(view="single"), study.curve.to_frame().assign(view="curve")]
+        if test is not None:  # the same single-block lesions over the full test split
+            parts.append(mech.single_lesions(model, *test).to_frame().assign(view="single (test set)"))
+        return pd.concat(parts, ignore_index=True)
     if kind == "profile":
         return mech.block_profiles(model, x, y).to_frame()
     parts = [mech.signal_profile(model, x, y).to_frame()]
@@ -53,21 +62,26 @@ def _compute(run: Run, kind: str, x, y) -> pd.DataFrame:
 
 
 def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, use_cache: bool = True,
-                    cached_only: bool = False, ship: bool = False) -> pd.DataFrame | None:
-    """One run's table of ``kind`` (cached); None when ``cached_only`` and not cached yet."""
+                    cached_only: bool = False, ship: bool = False, test_set: bool = False) -> pd.DataFrame | None:
+    """One run's table of ``kind`` (cached); None when ``cached_only`` and not cached yet.
+
+    ``test_set`` (lesion only): also delete each block over the run's full test split, which
+    needs its data on this machine (one sentence says how to get it otherwise).
+    """
     if kind not in KINDS:
         raise MechanismAnalysisError(f"Unknown kind {kind!r}; expected one of {', '.join(KINDS)}.")
     probe, ds, note = probe_for(run, data)
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
-           "settings": LESION if kind == "lesion" else {}}
+           "settings": {**LESION, "test_set": test_set} if kind == "lesion" else {}}
     entry = cache.read_json(key) if use_cache else None
     rows = entry.get("rows") if entry else None
     if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
         if cached_only:
             return None
         x = normalize(probe.images, mean, std)
-        df = _compute(run, kind, x, probe.labels)
+        test = _test_split(run, mean, std) if (test_set and kind == "lesion") else None
+        df = _compute(run, kind, x, probe.labels, test)
         rows = json_rows(df)
         cache.write_json(key, {"rows": rows}, shipped=ship)
     df = pd.DataFrame(rows)

@@ -37,8 +37,8 @@ def _stage_rules(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(firsts).mark_rule(strokeDash=[3, 3], color="gray").encode(x="depth:Q", tooltip=["stage"])
 
 
-def lesion_single_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
-    d = _depth(df[df["view"] == "single"])
+def lesion_single_chart(df: pd.DataFrame, colors: dict | None = None, view: str = "single") -> alt.Chart:
+    d = _depth(df[df["view"] == view])
     d["depth"] = d["index"] + 1
     line = alt.Chart(d).mark_line(point=True).encode(
         x=alt.X("depth:Q", title="deleted block (1 = the first block after the stem)", axis=INT_AXIS),

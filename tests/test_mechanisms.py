@@ -332,3 +332,15 @@ def test_mechanisms_command_writes_a_labelled_csv(digits_runs, tmp_path):
         assert r.returncode == 0, r.stderr
         df = pd.read_csv(out)
         assert set(df["run_id"]) == set(ids) and df["label"].nunique() == 2 and "condition" in df
+
+
+def test_lesions_over_the_full_test_set_when_the_data_is_there(digits_runs, tmp_path, monkeypatch):
+    from explorer.mechanism_analysis import mechanism_table
+    from explorer.runs import list_runs
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    run = list_runs(digits_runs).runs[0]
+    df = mechanism_table(run, "lesion", test_set=True)
+    test = df[df["view"] == "single (test set)"]
+    assert len(test) == len(df[df["view"] == "single"]) and (test["n"] == 540).all()  # digits: 540 test images
+    assert mechanism_table(run, "lesion", cached_only=True) is None  # the probe-only study is cached under its own key
+    assert mechanism_table(run, "lesion", cached_only=True, test_set=True) is not None

@@ -14,6 +14,8 @@ def add_parser(sub):
     m.add_argument("--root", type=Path, default=None, help=f"run store (default {zoo_root()})")
     m.add_argument("--csv", required=True, type=Path, help="where to write the table")
     m.add_argument("--no-cache", action="store_true")
+    m.add_argument("--test-set", action="store_true",
+                   help="lesion: also delete each block over the full test split (needs the run's data here)")
     m.add_argument("--ship", action="store_true", help="write the results into the shipped cache (zoo maintainers)")
     return m
 
@@ -31,7 +33,7 @@ def run(a) -> int:
     parts = []
     for i, run_ in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] {run_.id}: {a.kind}", file=sys.stderr)
-        parts.append(mechanism_table(run_, a.kind, use_cache=not a.no_cache, ship=a.ship))
+        parts.append(mechanism_table(run_, a.kind, use_cache=not a.no_cache, ship=a.ship, test_set=a.test_set))
     df = label_table(pd.concat(parts, ignore_index=True), runs)
     write_csv(df, a.csv)
     print(f"{len(df)} rows ({len(runs)} runs, {a.kind}) -> {a.csv}")

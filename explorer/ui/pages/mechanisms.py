@@ -29,7 +29,9 @@ def render():
     kind = st.radio("Study", KINDS, horizontal=True, key="mx_kind",
                     format_func={"lesion": "lesion", "profile": "per-block profiles", "signal": "signal propagation"}.get)
     st.caption(ABOUT[kind])
-    missing = [r for r in runs if mechanism_table(r, kind, cached_only=True) is None]
+    test_set = kind == "lesion" and st.toggle("also over the full test set (needs the data on this machine)",
+                                               key="mx_test", help="Each block deleted over every test image; slower.")
+    missing = [r for r in runs if mechanism_table(r, kind, cached_only=True, test_set=test_set) is None]
     if missing and not st.button(f"Run the {kind} study on {len(missing)} run(s)", key="mx_go", type="primary"):
         st.info(f"{len(missing)} of {len(runs)} selected runs have no cached {kind} study ("
                 + ", ".join(labels.run[r.id] for r in missing[:5]) + "). It costs a few forward passes of the probe "
@@ -39,7 +41,7 @@ def render():
     for i, run in enumerate(runs):
         bar.progress(i / len(runs), text=f"{labels.run[run.id]} ({i + 1}/{len(runs)})")
         try:
-            parts.append(mechanism_table(run, kind))
+            parts.append(mechanism_table(run, kind, test_set=test_set))
         except ValueError as e:
             st.warning(f"{labels.run[run.id]} is skipped: {e}")
     bar.empty()
@@ -51,6 +53,9 @@ def render():
         st.caption("Gaps: plain blocks that change shape cannot be deleted. Dotted: chance. Dashed: stage boundaries.")
         st.altair_chart(lesion_curve_chart(df, colors), use_container_width=True)
         st.caption("Line: mean over random draws of k blocks; band: min..max over the draws.")
+        if (df["view"] == "single (test set)").any():
+            st.altair_chart(lesion_single_chart(df, colors, "single (test set)").properties(
+                title="accuracy with one block deleted, over the full test set"), use_container_width=True)
     elif kind == "profile":
         measure = st.radio("Measure", list(PROFILE_MEASURES), horizontal=True, key="mx_prof", format_func=PROFILE_MEASURES.get)
         st.altair_chart(profile_chart(df, measure, colors), use_container_width=True)
