@@ -73,7 +73,7 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     probe, ds, note = probe_for(run, data)
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
-           "settings": {**LESION, "test_set": test_set} if kind == "lesion" else {}}
+           "settings": {**LESION, **({"test_set": True} if test_set else {})} if kind == "lesion" else {}}
     entry = cache.read_json(key) if use_cache else None
     rows = entry.get("rows") if entry else None
     if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
