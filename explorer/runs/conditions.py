@@ -91,21 +91,12 @@ def label_runs(records: list[RunRecord], statuses: dict[str, str] | None = None)
     by_cond: dict[str, RunRecord] = {}
     for r in records:
         by_cond.setdefault(cond_of[r.id], r)
-    facets = {c: _facets(r) for c, r in by_cond.items()}
-    differing = [k for k in (next(iter(facets.values())) if facets else {})
-                 if len({f[k] for f in facets.values()}) > 1]
-    cond_label = {}
-    for c, r in by_cond.items():
-        extra = [facets[c][k] for k in differing if not (k == "import" and facets[c][k] == "trained here")]
-        cond_label[c] = ", ".join([r.model.label, *extra]) if extra else r.model.label
+    extras = _differing({c: _facets(r) for c, r in by_cond.items()})
+    cond_label = {c: ", ".join([r.model.label, *extras[c]]) for c, r in by_cond.items()}
     # two conditions that differ only in a field no facet shows (say a normalisation's numbers)
-    seen: dict[str, list[str]] = defaultdict(list)
-    for c, lab in cond_label.items():
-        seen[lab].append(c)
-    for lab, cs in seen.items():
-        if len(cs) > 1:
-            for c in cs:
-                cond_label[c] = f"{lab} [condition {c}]"
+    for lab, cs in _shared(cond_label).items():
+        for c in cs:
+            cond_label[c] = f"{lab} [condition {c}]"
     run_label = {}
     for r in records:
         parts = [cond_label[cond_of[r.id]]]
@@ -116,14 +107,24 @@ def label_runs(records: list[RunRecord], statuses: dict[str, str] | None = None)
             planned = f"/{r.epochs_planned}" if r.epochs_planned else ""
             parts.append(f"[{status} {r.epochs_done}{planned} ep]")
         run_label[r.id] = " ".join(parts)
-    dup: dict[str, list[str]] = defaultdict(list)
-    for rid, lab in run_label.items():
-        dup[lab].append(rid)
-    for lab, rids in dup.items():
-        if len(rids) > 1:
-            for rid in rids:
-                run_label[rid] = f"{lab} · {rid[-4:]}" if len({x[-4:] for x in rids}) == len(rids) else f"{lab} · {rid}"
+    for lab, rids in _shared(run_label).items():
+        for rid in rids:
+            run_label[rid] = f"{lab} · {rid[-4:]}" if len({x[-4:] for x in rids}) == len(rids) else f"{lab} · {rid}"
     return Labels(cond_label, run_label, cond_of)
+
+
+def _differing(facets: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """Key -> the facet values that differ between the keys shown ("trained here" goes unsaid)."""
+    kinds = [k for k in (next(iter(facets.values())) if facets else {}) if len({f[k] for f in facets.values()}) > 1]
+    return {c: [f[k] for k in kinds if not (k == "import" and f[k] == "trained here")] for c, f in facets.items()}
+
+
+def _shared(labels: dict[str, str]) -> dict[str, list[str]]:
+    """Label -> the keys that share it, for labels held by more than one key."""
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for key, lab in labels.items():
+        by_label[lab].append(key)
+    return {lab: keys for lab, keys in by_label.items() if len(keys) > 1}
 
 
 def series_labels(records: list[RunRecord]) -> dict[str, str]:
@@ -131,8 +132,7 @@ def series_labels(records: list[RunRecord]) -> dict[str, str]:
     first: dict[str, RunRecord] = {}
     for r in records:
         first.setdefault(condition_id(r, without_depth=True), r)
-    facets = {c: _facets(r) for c, r in first.items()}
-    differing = [k for k in (next(iter(facets.values())) if facets else {}) if len({f[k] for f in facets.values()}) > 1]
+    extras = _differing({c: _facets(r) for c, r in first.items()})
     out = {}
     for c, r in first.items():
         m = r.model
@@ -141,8 +141,7 @@ def series_labels(records: list[RunRecord]) -> dict[str, str]:
             name = f"resnet family, {name}"
         elif m.residual and m.shortcut == "B":
             name += " (shortcut B)"
-        extra = [facets[c][k] for k in differing if not (k == "import" and facets[c][k] == "trained here")]
-        out[c] = ", ".join([name, *extra])
+        out[c] = ", ".join([name, *extras[c]])
     return out
 
 
