@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -116,10 +117,14 @@ def _save(job: Job) -> None:
 
 
 def _read_json(p: Path) -> dict | None:
+    """A job file's object: regular files only (no FIFO, device or link), at most 1 MB; else None."""
     try:
-        if p.stat().st_size > 1024 * 1024:
+        st = os.lstat(p)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 1024 * 1024:
             return None
-        obj = json.loads(p.read_text())
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            obj = json.loads(f.read(1024 * 1024 + 1))
         return obj if isinstance(obj, dict) else None
     except (OSError, ValueError, RecursionError):
         return None
@@ -136,8 +141,10 @@ def list_jobs(root: Path) -> list[Job]:
         raw = _read_json(p)
         try:
             job = Job.from_json(raw)
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, AttributeError):
             continue  # not a job file of this version
+        if not isinstance(job.root, str) or Path(job.root).resolve() != Path(root).resolve() or job.id != p.stem:
+            continue  # a job file that names another queue is not this queue's
         job.progress = _read_json(d / f"{job.id}.progress.json")
         out.append(job)
     return out
@@ -227,6 +234,16 @@ def tick(root: Path, max_running: int = 1) -> list[Job]:
     return jobs
 
 
+def _is_our_worker(job: Job) -> bool:
+    """Whether job.pid is this job's worker (its command line names the job file), so a forged pid is never signalled."""
+    try:
+        with open(f"/proc/{int(job.pid)}/cmdline", "rb") as f:
+            args = f.read(64 * 1024).split(b"\0")
+    except (OSError, TypeError, ValueError):
+        return False
+    return b"worker" in args and str(job_file(Path(job.root), job.id)).encode() in args
+
+
 def cancel(root: Path, job_id: str) -> None:
     with queue_lock(root):
         for job in list_jobs(root):
@@ -236,8 +253,9 @@ def cancel(root: Path, job_id: str) -> None:
                 job.status, job.ended = "cancelled", time.time()
             elif job.status == "running":
                 job.cancel_requested = True
-                try:
-                    os.killpg(job.pid, signal.SIGTERM)  # the trainer stops after the current step
-                except (ProcessLookupError, PermissionError, TypeError):
-                    pass
+                if _is_our_worker(job):
+                    try:
+                        os.killpg(job.pid, signal.SIGTERM)  # the trainer stops after the current step
+                    except (ProcessLookupError, PermissionError, TypeError):
+                        pass
             _save(job)

@@ -144,3 +144,71 @@ def test_long_paths_are_shortened_in_messages(tmp_path):
     with pytest.raises(RunError) as e:
         open_run(tmp_path, "x" * 100_000)
     assert len(str(e.value)) < 400
+
+
+def test_hostile_job_files_are_skipped_and_forged_pids_never_signalled(tmp_path):
+    import signal as _signal
+
+    from explorer import jobs
+    from explorer.models import parse_model_name
+    from explorer.train import TrainConfig
+    root = tmp_path / "runs"
+    job = jobs.submit(root, parse_model_name("resnet8"), TrainConfig(epochs=1), [0], "digits")
+    d = root / ".jobs"
+    os.mkfifo(d / "fifo.json")
+    os.symlink("/dev/zero", d / "zero.json")
+    forged = json.loads((d / f"{job.id}.json").read_text())
+    (d / "elsewhere.json").write_text(json.dumps({**forged, "id": "elsewhere", "root": str(tmp_path / "other")}))
+    assert [j.id for j in jobs.list_jobs(root)] == [job.id]  # no hang, no memory blow-up, no foreign queue
+    victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (d / f"{job.id}.json").write_text(json.dumps({**forged, "status": "running", "pid": victim.pid}))
+        jobs.cancel(root, job.id)
+        time.sleep(0.5)
+        assert victim.poll() is None, "a process the queue did not start was signalled"
+    finally:
+        victim.send_signal(_signal.SIGKILL)
+
+
+def test_damaged_zip_member_and_oversized_image_file_are_data_errors(tmp_path):
+    import zipfile
+
+    from explorer.data import DataError, load_dataset
+    from helpers import image_tree, write_folder, write_zip
+    files = image_tree()
+    z = write_zip(tmp_path / "d.zip", files)
+    raw = bytearray(z.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("train/cat/000.png")
+    start = info.header_offset + 30 + len(info.filename) + 10  # inside the member's data
+    raw[start] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="damaged|decoded"):
+        load_dataset(z, cache_dir=False)
+    folder = write_folder(tmp_path / "f", files)
+    with open(folder / "train" / "cat" / "000.png", "r+b") as f:
+        f.truncate(11 * 1024 * 1024)  # sparse: no disk spent
+    with pytest.raises(DataError, match="at most"):
+        load_dataset(folder, cache_dir=False)
+
+
+def test_a_weight_that_overflows_float32_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from explorer.importer import ImportRefused, import_file
+    from explorer.models import build_model, parse_model_name
+    spec = parse_model_name("resnet8")
+    state = {k: v.double() if v.is_floating_point() else v for k, v in build_model(spec).state_dict().items()}
+    state["fc.weight"][0, 0] = 1e300
+    save_file(state, tmp_path / "w.safetensors")
+    with pytest.raises(ImportRefused, match="too large"):
+        import_file(tmp_path / "w.safetensors", spec, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_bad_progress_file_is_refused_before_anything_is_made(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "explorer", "train", "--model", "resnet8", "--data", "digits", "--epochs", "1",
+                        "--root", str(tmp_path / "runs"), "--no-progress", "--progress-file", "/proc/self/mem"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "progress-file" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return a.handler(a)
     except USER_ERRORS as e:
-        print(f"error: {str(e)[:1000]}", file=sys.stderr)
+        from ..settings import shorten
+        text = f"{e.strerror}: {shorten(e.filename, 120)}" if isinstance(e, OSError) and e.filename else str(e)
+        print(f"error: {shorten(text, 600)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; the last finished epoch is saved and the run can be resumed.", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..settings import shorten, torchvision_root, zoo_root
+from ..settings import check_data_path, deploy_mode, shorten, torchvision_root, zoo_root
 from ..train import SCHEDULES, TrainConfig, recommended_defaults
 from ..runs.record import check_bounds
 from .common import ArgError, Bar, Stopper, add_model_args, model_spec_from_args
@@ -90,9 +90,27 @@ def _report(run, result) -> None:
               + (f" ({result.message})" if result.message else "") + f" -> {shorten(run.path)}")
 
 
+def _writable_file(path: Path) -> bool:
+    """Whether an atomic write of ``path`` can succeed (a temporary file can be made beside it)."""
+    import tempfile
+    if path.is_dir():
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".probe-", suffix=".tmp"):
+            return True
+    except OSError:
+        return False
+
+
 def run(a) -> int:
     from ..runner import progress_file_writer, resume_run
 
+    if a.progress_file is not None and not _writable_file(a.progress_file):
+        raise ArgError(f"--progress-file must be a file in a folder you can write to; got {shorten(a.progress_file)}.")
+    if deploy_mode():  # on a shared server every data path lies under the allowed roots
+        check_data_path(a.data_root or torchvision_root())
+        if a.data not in ("digits", "cifar10"):
+            check_data_path(a.data)
     stopper = Stopper()
     _init_distributed()
     rank = int(os.environ.get("RANK", "0"))

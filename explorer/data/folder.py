@@ -12,7 +12,9 @@ import hashlib
 import io
 import os
 import warnings
+import stat
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,9 +95,23 @@ class _Source:
         return h.hexdigest()[:24]
 
     def read(self, rel: str) -> bytes:
+        """One member's bytes, at most MAX_ZIP_MEMBER_BYTES; a damaged or oversized one is a DataError."""
         if self.zip is not None:
-            return self.zip.read(self.infos[rel])
-        return self.check_allowed(rel).read_bytes()
+            try:
+                return self.zip.read(self.infos[rel])
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+                raise DataError(f"{shown(self.path)}: member {rel!r} is damaged ({type(e).__name__}); "
+                                "expected an intact archive.") from None
+        p = self.check_allowed(rel)
+        try:
+            st = p.stat()
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ZIP_MEMBER_BYTES:
+                raise DataError(f"{shown(self.path)}: {rel!r} is not an image file of at most "
+                                f"{MAX_ZIP_MEMBER_BYTES:,} bytes (a 32x32 image is a few KB).")
+            with open(p, "rb") as f:
+                return f.read(MAX_ZIP_MEMBER_BYTES + 1)
+        except OSError as e:
+            raise DataError(f"{shown(self.path)}: {rel!r} cannot be read ({e.strerror or type(e).__name__}).") from None
 
 
 def _layout(src: _Source) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:

@@ -97,4 +97,9 @@ def map_state_dict(tensors: dict[str, torch.Tensor], spec: ModelSpec, source: st
             mapped[k] = v.clone()  # a counter only; some code (and torch before 0.4.1) does not save it
     _check_kinds(mapped, expected, source)
     load_weights_into(model, mapped, source)  # raises a precise RunError on any mismatch
-    return {k: mapped[k].to(expected[k].dtype).contiguous() for k in expected}
+    out = {k: mapped[k].to(expected[k].dtype).contiguous() for k in expected}
+    for k, v in out.items():  # a finite float64 (1e300, say) can overflow to infinity in float32
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ImportRefused(f"{source} holds values in {k} too large for {str(v.dtype).replace('torch.', '')} "
+                                "weights (they become infinite); such weights cannot be analysed.")
+    return out
