@@ -6,6 +6,7 @@ condition (the app's one colour map), one line a run.
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from .charts import _color
@@ -25,7 +26,7 @@ PROFILE_MEASURES = {"lda_accuracy": "LDA accuracy (5-fold CV, fraction)", "mi_pr
 
 def _depth(df: pd.DataFrame) -> pd.DataFrame:
     """A block-depth column: 0 for the stem, then 1, 2, ... in the order of the blocks."""
-    out = df.copy()
+    out = df.replace([np.inf, -np.inf], np.nan)  # JSON (and Vega) have no infinity
     order = {b: i for i, b in enumerate(dict.fromkeys(out["block"]))}
     out["depth"] = out["block"].map(order)
     return out
@@ -74,7 +75,7 @@ def profile_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) ->
 def signal_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) -> alt.Chart:
     d = _depth(df)
     title, log = SIGNAL_MEASURES[measure]
-    line = alt.Chart(d.dropna(subset=[measure])).mark_line(point=True).encode(
+    line = alt.Chart(d[d[measure].notna()]).mark_line(point=True).encode(
         x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries", axis=INT_AXIS),
         y=alt.Y(f"{measure}:Q", title=title + (" (log)" if log else ""), scale=alt.Scale(type="log" if log else "linear")),
         detail="label:N", strokeDash=alt.StrokeDash("weights:N", title="weights (solid: trained)",

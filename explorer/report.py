@@ -52,8 +52,22 @@ def _findings(deg: pd.DataFrame) -> list[str]:
 
 
 def _save_png(chart, path: Path) -> None:
+    import json
+    import math
+
     import vl_convert as vlc
-    atomic_write_bytes(path, vlc.vegalite_to_png(chart.to_json(), scale=1.5))
+
+    def clean(o):  # the renderer's JSON has no NaN or infinity: missing values become null
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        return o
+
+    spec = json.dumps(clean(json.loads(chart.to_json())), allow_nan=False)
+    atomic_write_bytes(path, vlc.vegalite_to_png(spec, scale=1.5))
 
 
 def separability_tables(root: Path, runs) -> tuple[pd.DataFrame, list[str]]:
