@@ -100,7 +100,9 @@ def execute(run: Run | None, model, spec: ModelSpec, cfg: TrainConfig, data: Dat
                       on_epoch=(lambda s: save_epoch(run, s)) if run is not None else None,
                       on_progress=_progress_writer(run, on_progress), should_stop=should_stop)
         if run is not None and run.record.status != state.status:  # stopped inside an epoch
-            update_record(run, status=state.status, reason=state.message)
+            div = state.diverged_at
+            update_record(run, status=state.status, reason=state.message,
+                          diverged=None if div is None else (div["epoch"], div["step"]))
         return TrainResult(state.status, state.epoch, state.message)
     except BaseException as e:  # recorded on the run, reported as one line by the caller
         if run is not None:

@@ -122,7 +122,7 @@ def test_plain_blocks_identity_or_refused():
 
 
 # ----------------------------------------------------------------------------- init_model
-def test_init_model_is_what_the_trainer_builds(monkeypatch):
+def test_init_model_is_what_the_trainer_builds(monkeypatch, tmp_path):
     from explorer import runner
     from explorer.data import load_digits
     from explorer.train import TrainConfig
@@ -135,7 +135,7 @@ def test_init_model_is_what_the_trainer_builds(monkeypatch):
 
     monkeypatch.setattr(runner, "train", fake_train)
     spec = ModelSpec("cifar", 14)
-    runner.execute(None, spec, TrainConfig(epochs=1, seed=7, device="cpu"), load_digits())
+    runner.start_run(spec, TrainConfig(epochs=1, seed=7, device="cpu", batch_size=32), "digits", tmp_path, data=load_digits())
     mine = init_model(spec, 7).state_dict()
     assert list(mine) == list(seen) and all(torch.equal(mine[k], seen[k]) for k in mine)
     other = init_model(spec, 8).state_dict()
