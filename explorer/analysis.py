@@ -108,8 +108,28 @@ def probe_for(run: Run, data: Dataset | str | None = None):
     d = run.record.data
     if not (d.source or d.name) and not d.fingerprint:
         raise AnalysisError(f"Run {run.id} does not say which data set it was trained on; pass --data.")
-    found = resolve_probe(d.source or d.name or "", d.fingerprint, list(d.classes or []), d.description)
+    source = d.source or d.name or ""
+    found = _resolve(source, d.fingerprint, tuple(d.classes or ()), d.description, _data_stamp(source))
     return found.probe, found.dataset, found.note
+
+
+def _data_stamp(source: str) -> tuple:
+    """What decides where a probe set comes from on this machine; resolutions are reused while it holds."""
+    from .settings import SHARED_CIFAR_ZIP, repo_path, torchvision_root
+
+    def stamp(p: Path):
+        try:
+            st = p.stat()
+            return (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+    paths = [Path(source).expanduser(), repo_path(source)] if source not in ("", "digits", "cifar10") else []
+    return (*[stamp(p) for p in paths], stamp(SHARED_CIFAR_ZIP), stamp(torchvision_root() / "cifar-10-batches-py"))
+
+
+@functools.lru_cache(maxsize=4)  # data sets are large: a few, reused across the runs of one comparison
+def _resolve(source: str, fingerprint: str, classes: tuple, description: str, stamp: tuple):
+    return resolve_probe(source, fingerprint, list(classes), description)
 
 
 _ROW_KEYS = {"stage": str, "dims": int, "n": int, "metric": str, "note": str}
