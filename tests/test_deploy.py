@@ -100,3 +100,17 @@ def test_two_users_train_and_analyse_at_once(digits_runs, tmp_path):
     assert len(a) == len(ids) * 4 * 5
     for f in (tmp_path / "shared-cache" / "analysis").glob("*.json"):
         json.loads(f.read_text())
+
+
+def test_deploy_checks_the_cifar_root_only_for_cifar(monkeypatch, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    env = {**os.environ, "EXPLORER_DEPLOY": "1", "EXPLORER_DATA_ROOTS": str(allowed), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "explorer", "train", "--model", "resnet8", "--epochs", "1", "--no-progress",
+            "--root", str(tmp_path / "runs")]
+    r = subprocess.run(base + ["--data", "cifar10", "--data-root", str(tmp_path / "outside")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "must come from under" in r.stderr, r.stderr
+    r = subprocess.run(base + ["--data", str(tmp_path / "allowed" / "missing.zip")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert "must come from under" not in r.stderr, r.stderr  # inside the roots: refused only for being absent
