@@ -112,7 +112,7 @@ def ratio_chart(ratios: pd.DataFrame, colors: dict[str, str] | None = None) -> a
         color=_color("condition_label:N", "condition", colors),
         tooltip=["group_label", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("ratio:Q", format=".3e")])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
-    return (line + one).properties(title="stage0 / last stage over training (median)", height=260)
+    return (line + one).properties(height=260)  # titled by the page (a title inside a column chart is clipped)
 
 
 def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
@@ -125,7 +125,7 @@ def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
     return (base.mark_line(point=True).encode(y=y, tooltip=["net", "depth", alt.Tooltip("median:Q", format=".3e"),
                                                              alt.Tooltip("runs:Q", title="replicates")])
             + base.mark_errorbar().encode(y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=y_title), y2="hi:Q")
-            ).properties(title="late-training ratio against depth", height=260)
+            ).properties(height=260)
 
 
 def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str = "test_error") -> alt.Chart:

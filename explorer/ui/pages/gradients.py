@@ -45,6 +45,8 @@ def render():
     ratios = ratio_table(runs, stat=key, labels=labels)
     late = late_ratio_table(runs, stat=key, labels=labels)
     c5, c6 = st.columns(2)
+    c5.markdown("**stage0 / last stage over training** (median over replicates)")
+    c6.markdown("**late-training ratio against depth** (last 10% of steps)")
     c5.altair_chart(ratio_chart(ratios, colors), use_container_width=True)
     c6.altair_chart(late_ratio_chart(late), use_container_width=True)
     worst = late.sort_values("ratio").head(1)

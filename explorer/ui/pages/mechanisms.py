@@ -49,7 +49,8 @@ def render():
         return
     df = label_table(pd.concat(parts, ignore_index=True), runs, labels)
     if kind == "lesion":
-        st.altair_chart(lesion_single_chart(df, colors), use_container_width=True)
+        st.markdown("**Accuracy with one block deleted at test time**")
+        st.altair_chart(lesion_single_chart(df, colors).properties(title=""), use_container_width=True)
         st.caption("Gaps: plain blocks that change shape cannot be deleted. Dotted: chance. Dashed: stage boundaries.")
         st.altair_chart(lesion_curve_chart(df, colors), use_container_width=True)
         st.caption("Line: mean over random draws of k blocks; band: min..max over the draws.")
