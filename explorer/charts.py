@@ -120,7 +120,7 @@ def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
     g = late.groupby(["net", "depth"])["ratio"].agg(median="median", lo="min", hi="max", runs="count").reset_index()
     base = alt.Chart(g).encode(x=alt.X("depth:Q", scale=alt.Scale(type="log", base=2), title="depth (layers)"),
                                color=alt.Color("net:N", title="net", legend=alt.Legend(labelLimit=0)))
-    y_title = "late-training stage0 / last stage (log)"
+    y_title = "stage0 / last stage (log)"
     y = alt.Y("median:Q", scale=alt.Scale(type="log"), title=y_title)
     return (base.mark_line(point=True).encode(y=y, tooltip=["net", "depth", alt.Tooltip("median:Q", format=".3e"),
                                                              alt.Tooltip("runs:Q", title="replicates")])
