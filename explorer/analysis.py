@@ -115,16 +115,16 @@ def probe_for(run: Run, data: Dataset | str | None = None):
 
 def _data_stamp(source: str) -> tuple:
     """What decides where a probe set comes from on this machine; resolutions are reused while it holds."""
-    from .settings import SHARED_CIFAR_ZIP, repo_path, torchvision_root
+    from .settings import SHARED_CIFAR_ZIP, find_path, torchvision_root
 
-    def stamp(p: Path):
+    def stamp(p: Path | None):
         try:
             st = p.stat()
-            return (st.st_mtime_ns, st.st_size)
-        except OSError:
+            return (str(p), st.st_mtime_ns, st.st_size)
+        except (OSError, AttributeError):
             return None
-    paths = [Path(source).expanduser(), repo_path(source)] if source not in ("", "digits", "cifar10") else []
-    return (*[stamp(p) for p in paths], stamp(SHARED_CIFAR_ZIP), stamp(torchvision_root() / "cifar-10-batches-py"))
+    own = find_path(source) if source not in ("", "digits", "cifar10") else None
+    return (stamp(own), stamp(SHARED_CIFAR_ZIP), stamp(torchvision_root() / "cifar-10-batches-py"))
 
 
 @functools.lru_cache(maxsize=4)  # data sets are large: a few, reused across the runs of one comparison

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Callable
 
 from .analysis import run_mean_std
 from .data import CIFAR10_CLASSES, DataError, Dataset, load_dataset
 from .runs import Final, Run, update_record
-from .settings import repo_path, shorten
+from .settings import find_path, shorten
 from .train import TrainConfig, evaluate, resolve_device
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
@@ -64,9 +63,9 @@ def eval_data(run: Run, source: str | None = None, loader: Callable[[str], Datas
             return loader(wanted)
         except DataError:
             raise _missing(run, wanted, bool(source)) from None
-    for p in dict.fromkeys([Path(wanted).expanduser(), repo_path(wanted)]):
-        if p.exists():
-            return loader(str(p))
+    p = find_path(wanted)
+    if p is not None:
+        return loader(str(p))
     raise _missing(run, wanted, bool(source))
 
 

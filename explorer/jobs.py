@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import json
 import os
 import secrets
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import atomic_write_json
+from .runs.files import RunError, read_json
 from .models import ModelSpec
 from .settings import REPO_ROOT, jobs_dir
 from .train import TrainConfig, resolve_device
@@ -117,16 +116,10 @@ def _save(job: Job) -> None:
 
 
 def _read_json(p: Path) -> dict | None:
-    """A job file's object: regular files only (no FIFO, device or link), at most 1 MB; else None."""
+    """A job file's object through the run store's bounded reader (regular files only, 1 MB at most); else None."""
     try:
-        st = os.lstat(p)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > 1024 * 1024:
-            return None
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f:
-            obj = json.loads(f.read(1024 * 1024 + 1))
-        return obj if isinstance(obj, dict) else None
-    except (OSError, ValueError, RecursionError):
+        return read_json(p, cap=1024 * 1024)
+    except RunError:
         return None
 
 

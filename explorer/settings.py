@@ -64,6 +64,14 @@ def cifar10_url() -> str:
     return os.environ.get("EXPLORER_CIFAR10_URL", "").strip()
 
 
+def find_path(raw: str | Path) -> Path | None:
+    """An existing path named by ``raw``: as given, else relative to the repository; None if neither exists."""
+    for p in dict.fromkeys([Path(raw).expanduser(), repo_path(raw)]):
+        if p.exists():
+            return p
+    return None
+
+
 def repo_path(raw: str | Path) -> Path:
     """A path written in a run's record: absolute, or relative to the repository root."""
     p = Path(raw).expanduser()

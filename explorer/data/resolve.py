@@ -38,10 +38,8 @@ def _own_source(source: str) -> Dataset | None:
         return load_dataset(s)
     if s == "cifar10":
         return load_cifar10() if cifar10_present() else None
-    for p in dict.fromkeys([Path(s).expanduser(), settings.repo_path(s)]):  # as given, then from the repository
-        if p.exists():
-            return load_dataset(p)
-    return None
+    p = settings.find_path(s)  # as given, then from the repository
+    return load_dataset(p) if p is not None else None
 
 
 def _changed(ds: Dataset, fingerprint: str) -> str:

@@ -9,7 +9,7 @@ Images are passed already normalised; the net runs in eval mode without gradient
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -22,7 +22,7 @@ from .records import BlockProfiles, ProfileRow
 
 PROFILE_METRICS = ("lda_accuracy", "mi_probe_bits", "fisher_trace_ratio")
 _D = sep.DEFAULT_SETTINGS  # the metric parameters, defined once (explorer.separability.settings)
-SETTINGS = {"p": _D.p, "folds": _D.folds, "seed": _D.seed}
+SETTINGS = {"p": _D.p, "folds": _D.folds, "seed": _D.seed}  # defaults of the study's signature
 
 
 def block_features(model, x, *, reduction: str = "gap", batch_size: int = 128) -> dict[str, np.ndarray]:
@@ -62,12 +62,6 @@ def block_features(model, x, *, reduction: str = "gap", batch_size: int = 128) -
     return out
 
 
-def _kwargs(metric: str, settings: dict) -> dict:
-    """Pass each metric only the settings it takes."""
-    params = inspect.signature(sep.METRICS[metric]).parameters
-    return {k: v for k, v in settings.items() if k in params}
-
-
 def profile_features(feats: dict[str, np.ndarray], y, *, p: int = SETTINGS["p"], folds: int = SETTINGS["folds"],
                      seed: int = SETTINGS["seed"], reduction: str = "gap",
                      progress: Callable[[float, str], None] | None = None) -> BlockProfiles:
@@ -101,14 +95,14 @@ def profile_features(feats: dict[str, np.ndarray], y, *, p: int = SETTINGS["p"],
     if not feats:
         raise MechanismError("No block features to score.")
     y = np.asarray(y)
-    settings = {"p": p, "folds": folds, "seed": seed}
+    settings = dataclasses.replace(_D, p=p, folds=folds, seed=seed)  # each metric takes what it needs
     rows, prev = [], None
     for done, (name, X) in enumerate(feats.items(), 1):
         # One isometric (n, <= n) copy: every metric (and CKA) gives the same value on it as on X.
         Z = sep.embed(X) if np.isfinite(X).all() else X
         values, notes = {}, []
         for m in PROFILE_METRICS:
-            values[m], note = sep.score(m, Z, y, **_kwargs(m, settings))
+            values[m], note = sep.score(m, Z, y, **settings.kwargs_for(m))
             if note:
                 notes.append(f"{m}: {note}")
         cka = sep.linear_cka(prev, Z) if prev is not None else float("nan")
