@@ -77,28 +77,46 @@ def _make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: 
 
 
 class BasicBlock(nn.Module):
+    """Two 3x3 convs on the branch. ``scheme`` ("none" | "skipinit" | "fixup", see models.py) adds
+    the branch's scalar multiplier ``branch_scale`` (init 0 for SkipInit, 1 for Fixup) and, for
+    Fixup, the scalar biases ``fixup_bias`` added to the input of each branch conv."""
+
     expansion = 1
 
-    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str):
+    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str,
+                 scheme: str = "none"):
         super().__init__()
         cout = planes * self.expansion
         self.conv1, self.bn1 = _conv(cin, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
         self.conv2, self.bn2 = _conv(planes, cout, 3, 1, batchnorm), _norm(cout, batchnorm)
+        self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
+
+    def _finish(self, cin, cout, stride, residual, batchnorm, shortcut, scheme) -> None:
         self.shortcut = _make_shortcut(cin, cout, stride, residual, batchnorm, shortcut)
         self.keeps_shape = stride == 1 and cin == cout
+        self.branch_scale = None if scheme == "none" else nn.Parameter(torch.full((), 0.0 if scheme == "skipinit" else 1.0))
+        self.fixup_bias = nn.Parameter(torch.zeros(len(self.branch_convs))) if scheme == "fixup" else None
+
+    @property
+    def branch_convs(self) -> list[nn.Conv2d]:
+        return [self.conv1, self.conv2]
+
+    def _in(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """The input of the branch's i-th conv, with Fixup's scalar bias when there is one."""
+        return x if self.fixup_bias is None else x + self.fixup_bias[i]
+
+    def _scaled(self, out: torch.Tensor) -> torch.Tensor:
+        return out if self.branch_scale is None else out * self.branch_scale
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        out = F.relu(self.bn1(self.conv1(self._in(x, 0))))
+        return self._scaled(self.bn2(self.conv2(self._in(out, 1))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.branch(x)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
         return F.relu(out)
-
-    @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv2
 
     @property
     def shortcut_kind(self) -> str:
@@ -130,23 +148,23 @@ class BasicBlock(nn.Module):
 class Bottleneck(BasicBlock):
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str):
+    def __init__(self, cin: int, planes: int, stride: int, residual: bool, batchnorm: bool, shortcut: str,
+                 scheme: str = "none"):
         nn.Module.__init__(self)
         cout = planes * self.expansion
         self.conv1, self.bn1 = _conv(cin, planes, 1, 1, batchnorm), _norm(planes, batchnorm)
         self.conv2, self.bn2 = _conv(planes, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
         self.conv3, self.bn3 = _conv(planes, cout, 1, 1, batchnorm), _norm(cout, batchnorm)
-        self.shortcut = _make_shortcut(cin, cout, stride, residual, batchnorm, shortcut)
-        self.keeps_shape = stride == 1 and cin == cout
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
+        self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
 
     @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv3
+    def branch_convs(self) -> list[nn.Conv2d]:
+        return [self.conv1, self.conv2, self.conv3]
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(self._in(x, 0))))
+        out = F.relu(self.bn2(self.conv2(self._in(out, 1))))
+        return self._scaled(self.bn3(self.conv3(self._in(out, 2))))
 
 
 class BlockParts(NamedTuple):

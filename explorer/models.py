@@ -22,6 +22,28 @@ Kaiming-normal (fan_out, ReLU gain) in both cases, so that the two variants diff
 the normalisation itself. Without BatchNorm nothing rescales the activations, so deep
 residual nets grow their activation variance with depth (each block adds its branch to
 the identity); that is part of what the Nbn / Nboth variants are there to show.
+
+Two published ways to train a residual net without normalisation, for the no-BN residual
+variants only (they replace BatchNorm, so a spec asking for them with BatchNorm or without
+shortcuts is refused):
+
+``branch_scale="skipinit"`` (De & Smith 2020, SkipInit): each residual branch ends in a
+learnable scalar initialised to 0, so every block starts as the identity
+(``out = relu(alpha * branch(x) + shortcut(x))``); name suffix ``-skipinit``.
+
+``init="fixup"`` (Zhang et al. 2019, Fixup): the classifier and the last conv of every branch
+start at zero; the other convs of a branch get the default initialisation scaled by
+``L ** (-1 / (2m - 2))``, with ``L`` the number of residual branches and ``m`` the convs a
+branch (``L ** -0.5`` for basic blocks); each branch gets a scalar multiplier (init 1) and a
+scalar bias (init 0) before each of its convs. The biases Fixup puts after each conv are the
+per-channel conv biases that every no-BN conv here already carries; name suffix ``-fixup``.
+
+References
+----------
+.. [1] S. De, S. L. Smith, Batch normalization biases residual blocks towards the identity
+   function in deep networks, NeurIPS, 2020.
+.. [2] H. Zhang, Y. N. Dauphin, T. Ma, Fixup initialization: residual learning without
+   normalization, ICLR, 2019.
 """
 from __future__ import annotations
 
@@ -49,6 +71,8 @@ FAMILIES = ("resnet", "cifar")
 MAX_CIFAR_DEPTH = 2000  # 1202 is the deepest in He et al.; beyond this a spec is refused, not built
 MIN_CLASSES, MAX_CLASSES = 2, 10_000
 
+BRANCH_SCALES = ("none", "skipinit")
+INITS = ("kaiming", "fixup")
 # Seed 001's labels for the four residual x BatchNorm variants.
 VARIANT_LABELS = {(True, True): "FULL", (False, True): "Nres", (True, False): "Nbn", (False, False): "Nboth"}
 
@@ -67,6 +91,8 @@ class ModelSpec:
     batchnorm: bool = True  # False: no normalisation layer, conv biases instead
     shortcut: str = "A"  # cifar family only: "A" (zero-pad identity) or "B" (projection)
     num_classes: int = 10
+    branch_scale: str = "none"  # "skipinit": a learnable scalar (init 0) ends each residual branch
+    init: str = "kaiming"  # "fixup": Zhang et al.'s initialisation with scalar biases and multipliers
 
     def __post_init__(self) -> None:
         # Checked before anything is built: a config.json from outside must not be able to ask
@@ -91,11 +117,30 @@ class ModelSpec:
             raise ModelSpecError(f"Shortcut option must be 'A' or 'B', got {self.shortcut!r}.")
         if not MIN_CLASSES <= self.num_classes <= MAX_CLASSES:
             raise ModelSpecError(f"A classifier needs {MIN_CLASSES} to {MAX_CLASSES} classes, got {self.num_classes}.")
+        if not isinstance(self.branch_scale, str) or self.branch_scale not in BRANCH_SCALES:
+            raise ModelSpecError(f"branch_scale must be one of {', '.join(BRANCH_SCALES)}, got {self.branch_scale!r}.")
+        if not isinstance(self.init, str) or self.init not in INITS:
+            raise ModelSpecError(f"init must be one of {', '.join(INITS)}, got {self.init!r}.")
+        if self.branch_scale != "none" and self.init != "kaiming":
+            raise ModelSpecError("SkipInit and Fixup are two alternatives; choose one of them, not both.")
+        if self.scheme != "none" and (self.batchnorm or not self.residual):
+            raise ModelSpecError(f"{self.scheme_label} replaces BatchNorm in a residual net: use it with residual "
+                                 "shortcuts and without BatchNorm (--no-bn).")
+
+    @property
+    def scheme(self) -> str:
+        """``none``, ``skipinit`` or ``fixup``: how a no-BN residual net is made trainable."""
+        return "skipinit" if self.branch_scale == "skipinit" else "fixup" if self.init == "fixup" else "none"
+
+    @property
+    def scheme_label(self) -> str:
+        return {"none": "", "skipinit": "SkipInit", "fixup": "Fixup"}[self.scheme]
 
     @property
     def variant(self) -> str:
-        """Seed 001's label: FULL / Nres / Nbn / Nboth."""
-        return VARIANT_LABELS[(self.residual, self.batchnorm)]
+        """Seed 001's label: FULL / Nres / Nbn / Nboth; ``Nbn+SkipInit`` / ``Nbn+Fixup`` for those schemes."""
+        base = VARIANT_LABELS[(self.residual, self.batchnorm)]
+        return base if self.scheme == "none" else f"{base}+{self.scheme_label}"
 
     @property
     def base_name(self) -> str:
@@ -119,6 +164,8 @@ class ModelSpec:
             parts.append("nobn")
         if self.family == "cifar" and self.shortcut == "B" and self.residual:
             parts.append("B")
+        if self.scheme != "none":
+            parts.append(self.scheme)
         return "-".join(parts)
 
     @property
@@ -132,13 +179,19 @@ class ModelSpec:
         return [f"stage{i}" for i in range(n + 1)]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The spec as JSON; the later keys (branch_scale, init) only when they are not the default,
+        so that records and condition ids written before them stay as they were."""
+        d = asdict(self)
+        for key, default in (("branch_scale", "none"), ("init", "kaiming")):
+            if d[key] == default:
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         if not isinstance(d, dict):
             raise ModelSpecError("A model spec must be a JSON object.")
-        known = {"family", "depth", "residual", "batchnorm", "shortcut", "num_classes"}
+        known = {"family", "depth", "residual", "batchnorm", "shortcut", "num_classes", "branch_scale", "init"}
         extra = set(d) - known
         if extra:
             raise ModelSpecError(f"Unknown model spec keys: {', '.join(sorted(extra))}.")
@@ -156,7 +209,7 @@ def _family_of_depth(depth: int) -> str | None:
     return None
 
 
-_NAME_RE = re.compile(r"^(?:(resnet|cifar)-)?resnet(\d+)((?:-(?:nores|nobn|B))*)$")
+_NAME_RE = re.compile(r"^(?:(resnet|cifar)-)?resnet(\d+)((?:-(?:nores|nobn|B|skipinit|fixup))*)$")
 
 
 def parse_model_name(
@@ -192,6 +245,8 @@ def parse_model_name(
         batchnorm=("nobn" not in tags) if batchnorm is None else batchnorm,
         shortcut="B" if "B" in tags else "A",
         num_classes=num_classes,
+        branch_scale="skipinit" if "skipinit" in tags else "none",
+        init="fixup" if "fixup" in tags else "kaiming",
     )
 
 
@@ -223,7 +278,8 @@ class ResNet(BlockAccess, nn.Module):
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (blocks - 1):
-            layers.append(self._block(self._in, planes, s, self.spec.residual, self.spec.batchnorm, self._shortcut))
+            layers.append(self._block(self._in, planes, s, self.spec.residual, self.spec.batchnorm, self._shortcut,
+                                      self.spec.scheme))
             self._in = planes * self._block.expansion
         return nn.Sequential(*layers)
 
@@ -236,6 +292,20 @@ class ResNet(BlockAccess, nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if self.spec.init == "fixup":
+            self._fixup()
+
+    @torch.no_grad()
+    def _fixup(self) -> None:
+        """Zhang et al.'s rule (see the module doc): scale the branch convs, zero the last ones and the head."""
+        blocks = self.blocks()
+        for block in blocks:
+            convs = block.branch_convs
+            for conv in convs[:-1]:
+                conv.weight.mul_(len(blocks) ** (-1.0 / (2 * len(convs) - 2)))
+            nn.init.zeros_(convs[-1].weight)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
 
     @property
     def stage_names(self) -> list[str]:

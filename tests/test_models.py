@@ -46,9 +46,9 @@ def test_forward_stages_matches_forward():
 
 def _zero_last_convs(m):
     for b in m.blocks():
-        nn.init.zeros_(b.last_conv.weight)
-        if b.last_conv.bias is not None:
-            nn.init.zeros_(b.last_conv.bias)
+        nn.init.zeros_(b.branch_convs[-1].weight)
+        if b.branch_convs[-1].bias is not None:
+            nn.init.zeros_(b.branch_convs[-1].bias)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "resnet20-B", "resnet18", "resnet50"])

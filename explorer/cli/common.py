@@ -18,7 +18,7 @@ class ArgError(ValueError):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
-        print(f"error: {message[:300]} (see `python -m explorer {self.prog.split()[-1]} --help`)", file=sys.stderr)
+        print(f"error: {message[:300]} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -29,18 +29,26 @@ def add_model_args(p) -> None:
     p.add_argument("--no-residual", action="store_true", help="plain net: no shortcut connections")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm layers")
     p.add_argument("--shortcut", choices=["A", "B"], default=None, help="cifar family shortcut option")
+    p.add_argument("--branch-scale", choices=["none", "skipinit"], default=None,
+                   help="skipinit: a learnable scalar, initialised to 0, on each residual branch (De & Smith 2020); "
+                        "no-BN residual nets only")
+    p.add_argument("--init", choices=["kaiming", "fixup"], default=None,
+                   help="fixup: Zhang et al. 2019's initialisation for no-BN residual nets")
 
 
 def model_spec_from_args(a, num_classes: int = 10) -> ModelSpec:
     if a.model and (a.family or a.depth):
         raise ArgError("give either --model or --family with --depth, not both.")
+    scheme = {k: v for k, v in (("branch_scale", getattr(a, "branch_scale", None)), ("init", getattr(a, "init", None)))
+              if v is not None}
     if a.model:
         spec = parse_model_name(a.model, num_classes=num_classes)
         return ModelSpec(**{**spec.to_dict(), "residual": spec.residual and not a.no_residual,
-                            "batchnorm": spec.batchnorm and not a.no_bn, "shortcut": a.shortcut or spec.shortcut})
+                            "batchnorm": spec.batchnorm and not a.no_bn, "shortcut": a.shortcut or spec.shortcut,
+                            **scheme})
     if not (a.family and a.depth):
         raise ArgError("a model is needed: --model NAME, or --family F --depth D.")
-    return ModelSpec(a.family, a.depth, not a.no_residual, not a.no_bn, a.shortcut or "A", num_classes)
+    return ModelSpec(a.family, a.depth, not a.no_residual, not a.no_bn, a.shortcut or "A", num_classes, **scheme)
 
 
 class Stopper:

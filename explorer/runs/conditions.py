@@ -137,6 +137,8 @@ def series_labels(records: list[RunRecord]) -> dict[str, str]:
     for c, r in first.items():
         m = r.model
         name = ("residual" if m.residual else "plain") + (" + BN" if m.batchnorm else ", no BN")
+        if m.scheme != "none":
+            name += f" + {m.scheme_label}"
         if m.family == "resnet":
             name = f"resnet family, {name}"
         elif m.residual and m.shortcut == "B":

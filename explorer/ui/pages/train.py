@@ -13,6 +13,8 @@ from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP, download_button
 from explorer.ui.import_panel import import_panel
 
+NORM_FREE = {"none": "the default initialisation", "skipinit": "SkipInit (branch scale 0)",
+             "fixup": "Fixup initialisation"}
 DATA_CHOICES = ["digits (offline, tiny)", "CIFAR-10 JPEG zip", "CIFAR-10 (torchvision)", "image folder or .zip"]
 
 
@@ -64,6 +66,11 @@ def form():
         with c2:
             st.markdown("**Model**")
             family, depth, residual, batchnorm = model_widgets("tr", prefill)
+            scheme = st.selectbox("Without BatchNorm, train it with", list(NORM_FREE), format_func=NORM_FREE.get,
+                                  key="tr_scheme",
+                                  help="Only for a residual net without BatchNorm (ignored otherwise): SkipInit "
+                                       "(De & Smith 2020) or Fixup (Zhang et al. 2019), two ways to make it trainable "
+                                       "without normalisation.")
         st.markdown("**Schedule**")
         c3, c4, c5 = st.columns(3)
         d = TrainConfig()
@@ -84,7 +91,9 @@ def form():
         return
     try:
         seeds = parse_seeds(seeds_text)
-        spec = ModelSpec(family, int(depth), residual, batchnorm)
+        extra = {} if batchnorm or not residual else {"skipinit": {"branch_scale": "skipinit"},
+                                                       "fixup": {"init": "fixup"}}.get(scheme, {})
+        spec = ModelSpec(family, int(depth), residual, batchnorm, **extra)
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), momentum=float(momentum),
                           weight_decay=float(wd), schedule=schedule, warmup_epochs=float(warmup),
                           label_smoothing=float(smoothing), subset=int(subset) or None, seed=seeds[0], device=device,
