@@ -19,6 +19,7 @@ from . import __version__
 from .atomic import atomic_write_bytes
 from . import cache
 from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
+from .projection import all_projections, project
 from .features import REDUCTIONS, extract
 from .runs import Run, RunError, label_runs
 from . import separability as sep
@@ -60,17 +61,24 @@ def _metric_kwargs(name: str) -> dict:
     return SETTINGS.kwargs_for(name)
 
 
+def embedded(feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One isometric n x r copy a stage (PCA scores from the n x n Gram matrix when d > n): every
+    metric and every 2-D view gives the same on it as on the features, and the Gram work is done once."""
+    return {stage: sep.embed(X) if np.isfinite(X).all() else X for stage, X in feats.items()}
+
+
 def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[str],
-                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
-    """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
+                   progress: Callable[[float, str], None] | None = None,
+                   dims: dict[str, int] | None = None) -> list[dict]:
+    """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note.
+
+    ``dims``: the stages' feature dimensions when ``feats`` are already :func:`embedded` copies.
+    """
     rows, total, done = [], len(feats) * len(metrics), 0
-    for stage, X in feats.items():
-        # One isometric n x r copy per stage (PCA scores from the n x n Gram matrix when d > n):
-        # every metric gives the same value on it as on X, and the Gram work is done once.
-        Z = sep.embed(X) if np.isfinite(X).all() else X
+    for stage, Z in embedded(feats).items():
         for m in metrics:
             value, note = sep.score(m, Z, y, **_metric_kwargs(m))
-            rows.append({"stage": stage, "dims": int(X.shape[1]), "n": int(X.shape[0]), "metric": m,
+            rows.append({"stage": stage, "dims": int((dims or {}).get(stage, feats[stage].shape[1])), "n": int(Z.shape[0]), "metric": m,
                          "value": float(value), "note": note or ""})
             done += 1
             if progress is not None:
@@ -194,7 +202,11 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
         feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
-        rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner)
+        dims, feats = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
+        rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner, dims=dims)
+        # the 2-D views from the same extraction, so that the page never extracts the features again
+        cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
+                           all_projections(feats, probe.labels.numpy()), shipped=ship)
         del feats
         cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
                          shipped=ship)
@@ -205,6 +217,26 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
     df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe.hash} for r in rows])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
     return df[COLUMNS]
+
+
+def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFrame:
+    """The 2-D view of one stage (columns c1, c2, class): from the cache, where the analysis put it,
+    else from one extraction (whose views of every stage are then cached)."""
+    probe, ds, _ = probe_for(run)
+    mean, std = run_mean_std(run, ds)
+    key = {**_input_key(run, probe, mean, std, reduction), "kind": "projections"}
+    found = cache.read_arrays(key)
+    if found is None:
+        feats = embedded(run_features(run, probe, mean, std, reduction))
+        found = all_projections(feats, probe.labels.numpy())
+        cache.write_arrays(key, found)
+    xy = found.get(f"{stage}|{method}")
+    if xy is None:  # a view that failed: compute it once more, to say why
+        try:
+            xy = project(run_features(run, probe, mean, std, reduction)[stage], probe.labels.numpy(), method)
+        except ValueError as e:
+            raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
+    return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in probe.labels.numpy()]})
 
 
 def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,

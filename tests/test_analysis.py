@@ -128,3 +128,40 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     assert analyse() and not analyse(), "metric settings"
     monkeypatch.setattr(analysis, "__version__", "0.0.0-test")
     assert analyse(), "code version"
+
+
+@pytest.mark.parametrize("reduction", ["gap", "flat"])
+def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_path, reduction):
+    """Analysing a run also stores the 2-D views of every stage, so the page never extracts its features again;
+    they are the PCA / LDA of that run's features."""
+    from explorer import analysis
+    from explorer.analysis import probe_for, run_features, run_mean_std, stage_points
+    from explorer.projection import project
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    run = list_runs(digits_runs).runs[0]
+    analyze_run(run, reduction=reduction)
+    probe, ds, _ = probe_for(run)
+    feats = run_features(run, probe, *run_mean_std(run, ds), reduction, use_cache=False)
+
+    def refuse(*a, **k):
+        raise AssertionError("the features were extracted again")
+    monkeypatch.setattr(analysis, "extract", refuse)
+    for method in ("PCA", "LDA"):
+        pts = stage_points(run, "stage2", reduction, method)
+        assert list(pts.columns) == ["c1", "c2", "class"] and len(pts) == 500
+        fresh = project(feats["stage2"], probe.labels.numpy(), method)
+        for j, col in enumerate(("c1", "c2")):  # up to each axis's sign
+            a, b = pts[col].to_numpy(), fresh[:, j]
+            assert min(np.abs(a - b).max(), np.abs(a + b).max()) <= 1e-3 * np.abs(b).max()
+
+
+def test_2d_view_of_degenerate_features_says_why():
+    from explorer.projection import all_projections, project
+    y = np.repeat(np.arange(5), 10)
+    with pytest.raises(ValueError, match="fewer than two directions"):
+        project(np.ones((50, 7), np.float32), y, "PCA")
+    with pytest.raises(ValueError, match="non-finite"):
+        project(np.full((50, 7), np.nan, np.float32), y, "LDA")
+    rng = np.random.default_rng(0)
+    views = all_projections({"a": np.ones((50, 7), np.float32), "b": rng.normal(size=(50, 7)).astype(np.float32)}, y)
+    assert set(views) == {"b|PCA", "b|LDA"}

@@ -29,8 +29,15 @@ def test_every_zoo_run_has_its_shipped_entries():
         for reduction in ("gap", "flat"):
             table, _ = _key(run, reduction)
             assert (SHIPPED_CACHE / f"{cache.digest(table)}.json").is_file(), (run.id, reduction)
+            views = {**_input_key(*_inputs(run), reduction), "kind": "projections"}
+            assert (SHIPPED_CACHE / f"{cache.digest(views)}.safetensors").is_file(), (run.id, reduction)
         _, gap_features = _key(run, "gap")  # flat features (tens of MB a run) are not kept
         assert (SHIPPED_CACHE / f"{cache.digest(gap_features)}.safetensors").is_file(), run.id
+
+
+def _inputs(run):
+    probe, ds, _ = probe_for(run)
+    return (run, probe, *run_mean_std(run, ds))
 
 
 def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch):
@@ -42,7 +49,24 @@ def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch):
     np.testing.assert_allclose(fresh["value"].to_numpy(), shipped["value"].to_numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reduction", ["gap", "flat"])
+def test_shipped_2d_views_equal_a_recomputation(tmp_path, monkeypatch, reduction):
+    from explorer.projection import project
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
+    run = next(r for r in _zoo() if r.spec.name == "resnet20-nores")
+    run_, probe, mean, std = _inputs(run)
+    feats = analysis.run_features(run, probe, mean, std, reduction, use_cache=False)
+    for method in ("PCA", "LDA"):
+        shipped = analysis.stage_points(run, "stage2", reduction, method)
+        fresh = project(feats["stage2"], probe.labels.numpy(), method)
+        # up to the sign of each axis (an eigenvector's sign is arbitrary)
+        for j, col in enumerate(("c1", "c2")):
+            a, b = shipped[col].to_numpy(), fresh[:, j]
+            assert min(np.abs(a - b).max(), np.abs(a + b).max()) <= 1e-3 * np.abs(b).max(), (method, col)
+
+
+@pytest.mark.parametrize("reduction", ["gap", "flat"])
+def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch, reduction):
     from streamlit.testing.v1 import AppTest
 
     def refuse(*a, **k):
@@ -58,6 +82,8 @@ def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch):
     at.sidebar.toggle(key="compare4").set_value(True).run()
     assert len(at.session_state["selected_ids"]) == 6
     at.switch_page("explorer/ui/pages/separability.py").run()
+    at.radio(key="sp_red").set_value(reduction).run()
+    at.radio(key="sp_method").set_value("LDA").run()
     errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
     assert not errors, errors
     table = at.dataframe[0].value

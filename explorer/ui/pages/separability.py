@@ -1,9 +1,8 @@
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_features, run_mean_std
+from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_features, run_mean_std, stage_points
 from explorer.charts import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
 from explorer.tables import label_table
@@ -54,20 +53,7 @@ def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) ->
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_points(run_path: str, mtime: float, stage: str, reduction: str, method: str, _run: Run) -> pd.DataFrame:
-    probe = probe_for(_run)[0]
-    X = cached_features(run_path, mtime, reduction, _run)[stage]
-    y = probe.labels.numpy()
-    if not np.isfinite(X).all():
-        raise ValueError(f"{stage} of {_run.id} has non-finite features (the run diverged?); nothing to plot.")
-    from sklearn.decomposition import PCA
-    F = sep.embed(X)  # same geometry, at most n columns
-    if method == "LDA":
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-        P = PCA(min(32, F.shape[1], len(F) - 1)).fit_transform(F)
-        Z = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(P, y)
-    else:
-        Z = PCA(2).fit_transform(F)
-    return pd.DataFrame({"c1": Z[:, 0], "c2": Z[:, 1], "class": [probe.classes[i] for i in y]})
+    return stage_points(_run, stage, reduction, method)
 
 
 @guarded
@@ -132,9 +118,13 @@ def render():
     run = labels[c3.selectbox("Run", list(labels), key="sp_run")]
     stage = c4.selectbox("Stage", run.spec.stage_names, index=len(run.spec.stage_names) - 1, key="sp_stage")
     method = c5.radio("Projection", ["PCA", "LDA"], horizontal=True, key="sp_method")
-    pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
-    st.altair_chart(scatter_chart(pts, f"{names[run.id]} · {stage} · {method} of {reduction} features"),
-                    use_container_width=True)
+    try:
+        with st.spinner(f"Projecting {stage} of {names[run.id]}…"):
+            pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
+        st.altair_chart(scatter_chart(pts, f"{names[run.id]} · {stage} · {method} of {reduction} features"),
+                        use_container_width=True)
+    except ValueError as e:  # degenerate features (a run at chance): say so, keep the CKA views
+        st.warning(str(e))
     cka_section(runs, run, stage, names)
 
 

@@ -1,0 +1,165 @@
+"""How long the app's pages take, cold and warm, against one probe-set forward pass.
+
+    python bench/app_latency.py [--repeats 3] [--quick]
+
+Drives the app headless (Streamlit's AppTest, in this process) through the standard selections:
+
+  zoo-r20      shipped zoo, resnet20 x 3 seeds
+  zoo-r56      shipped zoo, resnet56 vs resnet56-nores x 3 seeds (gap and flat)
+  zoo-r20x4    shipped zoo, every residual x BatchNorm variant of resnet20
+  own-digits   own runs on digits (resnet20 and resnet20-nores x 2 seeds, trained here first)
+  own-r56      the zoo-r56 runs as own runs: copied to the own store, the shipped cache switched off,
+               so every analysis is computed (what a user's own CIFAR-10 runs cost)
+
+For each selection and page: *cold* = the selection made, then every cache emptied (the user's
+analysis cache on disk, Streamlit's caches, the in-process ones), then the page opened (and its
+"Analyse" button pressed where it shows one); *warm* = the same page opened again. *forward* =
+one probe-set forward pass (gap features, eval mode) through every selected model, timed in the
+same run. Printed: medians over the repeats, and cold / forward.
+
+Targets (issue 13): zoo cold <= 1x forward; own runs cold <= 2x (gap), <= 3x (flat); warm <= 1 s.
+The Mechanisms page is timed for the zoo only (its studies ship); for own runs it computes only
+on "Study" (see bench/mechanisms_speed.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGES = {"overview": "overview", "curves": "curves", "gradients": "gradients", "separability": "separability",
+         "mechanisms": "mechanisms"}
+
+
+def _clear_caches(cache_dir: Path) -> None:
+    import streamlit as st
+
+    from explorer import analysis, separability
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    analysis._resolve.cache_clear()
+    separability._FOLD_CACHE.clear()
+
+
+def _app(source: str, depth: int, compare: bool):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+    at.run()
+    at.sidebar.radio(key="source").set_value(source).run()
+    at.sidebar.select_slider(key="pick_depth_cifar").set_value(depth).run()
+    if compare:
+        at.sidebar.toggle(key="compare4").set_value(True).run()
+    return at
+
+
+def _errors(at) -> list[str]:
+    return [e.value for e in at.error] + [str(e.value) for e in at.exception]
+
+
+def _open(at, page: str, reduction: str) -> float:
+    """Seconds to open ``page`` (and press its Analyse button if it shows one)."""
+    t0 = time.perf_counter()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
+    if page == "separability":
+        if at.radio(key="sp_red").value != reduction:
+            at.radio(key="sp_red").set_value(reduction).run()
+        go = [b for b in at.button if b.key == "sp_go"]
+        if go:
+            go[0].click().run()
+    dt = time.perf_counter() - t0
+    if _errors(at):
+        raise RuntimeError(f"{page}: {_errors(at)[:2]}")
+    return dt
+
+
+def forward_time(run_ids: list[str], roots: list[Path]) -> float:
+    """One probe-set forward pass (gap features) through each selected model, summed."""
+    import torch
+
+    from explorer.analysis import probe_for, run_mean_std
+    from explorer.features import extract
+    from explorer.runs import open_run
+    total = 0.0
+    for rid in run_ids:
+        run = next(open_run(r, rid) for r in roots if (r / rid).is_dir())
+        probe, ds, _ = probe_for(run)
+        mean, std = run_mean_std(run, ds)
+        model = run.load_model()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            extract(model, probe.images, mean, std, reduction="gap")
+        total += time.perf_counter() - t0
+    return total
+
+
+def train_digits(own: Path) -> None:
+    from explorer.cli import main
+    for extra in ([], ["--no-residual"]):
+        main(["train", "--data", "digits", "--model", "resnet20", *extra, "--seeds", "0", "1", "--epochs", "3",
+              "--root", str(own), "--no-progress"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one selection a kind (a smoke run)")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
+    own, cache_dir = tmp / "own", tmp / "cache"
+    os.environ.update(EXPLORER_RUNS=str(own), EXPLORER_CACHE=str(cache_dir))
+    os.environ.pop("EXPLORER_ZOO", None)
+    from explorer import cache
+    from explorer.settings import zoo_root
+    zoo = zoo_root()
+    train_digits(own / "digits")
+    shipped = cache.SHIPPED_CACHE
+    zoo_pages = ["overview", "curves", "gradients", "separability", "mechanisms"]
+    own_pages = ["overview", "curves", "gradients", "separability"]
+    selections = [  # name, source, depth, compare, reduction, pages, own root, shipped cache on
+        ("zoo-r20", "shipped zoo", 20, False, "gap", zoo_pages, None, True),
+        ("zoo-r56 gap", "shipped zoo", 56, True, "gap", zoo_pages, None, True),
+        ("zoo-r56 flat", "shipped zoo", 56, True, "flat", ["separability"], None, True),
+        ("zoo-r20x4", "shipped zoo", 20, True, "gap", zoo_pages, None, True),
+        ("own-digits gap", "own runs", 20, True, "gap", own_pages, own / "digits", True),
+        ("own-digits flat", "own runs", 20, True, "flat", ["separability"], own / "digits", True),
+        ("own-r56 gap", "own runs", 56, True, "gap", own_pages, own / "r56", False),
+        ("own-r56 flat", "own runs", 56, True, "flat", ["separability"], own / "r56", False),
+    ]
+    if a.quick:
+        selections = [selections[1], selections[4], selections[6]]
+    (own / "r56").mkdir(parents=True, exist_ok=True)
+    for d in zoo.iterdir():
+        if d.name.startswith(("resnet56-s", "resnet56-nores-s")):
+            shutil.copytree(d, own / "r56" / d.name, dirs_exist_ok=True)
+    print(f"{'selection':<16} {'page':<13} {'runs':>4} {'forward s':>9} {'cold s':>7} {'warm s':>7} {'cold/fwd':>8}")
+    for name, source, depth, compare, reduction, pages, own_root, use_shipped in selections:
+        if own_root is not None:
+            os.environ["EXPLORER_RUNS"] = str(own_root)
+        cache.SHIPPED_CACHE = shipped if use_shipped else tmp / "no-shipped-cache"
+        for page in pages:
+            colds, warms, fwds, n = [], [], [], 0
+            for _ in range(a.repeats):
+                at = _app(source, depth, compare)
+                ids = list(at.session_state["selected_ids"])
+                n = len(ids)
+                _clear_caches(cache_dir)
+                colds.append(_open(at, page, reduction))
+                warms.append(_open(at, page, reduction))
+                fwds.append(forward_time(ids, [zoo, Path(os.environ["EXPLORER_RUNS"])]))
+            cold, warm, fwd = (statistics.median(x) for x in (colds, warms, fwds))
+            print(f"{name:<16} {page:<13} {n:>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {cold / fwd:>8.2f}", flush=True)
+    print(f"medians of {a.repeats}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
