@@ -204,9 +204,9 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
         dims, feats = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
         rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner, dims=dims)
-        # the 2-D views from the same extraction, so that the page never extracts the features again
-        cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
-                           all_projections(feats, probe.labels.numpy()), shipped=ship)
+        if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
+            cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
+                               all_projections(feats, probe.labels.numpy()), shipped=ship)
         del feats
         cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
                          shipped=ship)
@@ -220,18 +220,21 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
 
 
 def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFrame:
-    """The 2-D view of one stage (columns c1, c2, class): from the cache, where the analysis put it,
-    else from one extraction (whose views of every stage are then cached)."""
+    """The 2-D view of one stage (columns c1, c2, class). flat: from the cache, where the analysis put
+    the views of every stage, else from one extraction (whose views are then cached); gap: from the
+    cached gap features (or the shipped views of a zoo run)."""
     probe, ds, _ = probe_for(run)
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, reduction), "kind": "projections"}
     found = cache.read_arrays(key)
-    if found is None:
+    if found is None and reduction == "gap":  # gap features are cached: one view costs milliseconds
+        found = {}
+    elif found is None:
         feats = embedded(run_features(run, probe, mean, std, reduction))
         found = all_projections(feats, probe.labels.numpy())
         cache.write_arrays(key, found)
     xy = found.get(f"{stage}|{method}")
-    if xy is None:  # a view that failed: compute it once more, to say why
+    if xy is None:  # a gap view, or one that failed: compute it (once more, to say why)
         try:
             xy = project(run_features(run, probe, mean, std, reduction)[stage], probe.labels.numpy(), method)
         except ValueError as e:

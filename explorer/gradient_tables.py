@@ -53,8 +53,9 @@ def gradient_table(runs: list[Run], stages: list[str] | None = None, max_points:
                 continue
             v = _smooth(arr[:, j].astype(np.float64), smooth)
             idx, w = _windows(len(v), max_points)
-            for name, red in (("mean", np.mean), ("min", np.min), ("max", np.max)):
-                vals = np.array([red(v[i:i + w]) for i in idx])
+            counts = np.diff(np.append(idx, len(v)))  # windows of w steps, the last one possibly shorter
+            for name, vals in (("mean", np.add.reduceat(v, idx) / counts), ("min", np.minimum.reduceat(v, idx)),
+                               ("max", np.maximum.reduceat(v, idx))):
                 parts.append(pd.DataFrame({"run_id": run.id, "stage": stage, "step": idx + 1,
                                            "epoch": (idx + 1) / steps_per_epoch, "stat": name, "value": vals}))
     cols = ["stage", "step", "epoch", "stat", "value"]
