@@ -155,18 +155,17 @@ def main():
         if own_root is not None:
             os.environ["EXPLORER_RUNS"] = str(own_root)
         cache.SHIPPED_CACHE = shipped if use_shipped else tmp / "no-shipped-cache"
+        at = _app(source, depth, compare)  # one session a selection; every cache is emptied before each cold open
+        ids = list(at.session_state["selected_ids"])
+        fwd = statistics.median(forward_time(ids, [zoo, Path(os.environ["EXPLORER_RUNS"])]) for _ in range(a.repeats))
         for page in pages:
-            colds, warms, fwds, n = [], [], [], 0
+            colds, warms = [], []
             for _ in range(a.repeats):
-                at = _app(source, depth, compare)
-                ids = list(at.session_state["selected_ids"])
-                n = len(ids)
                 _clear_caches(cache_dir)
                 colds.append(_open(at, page, reduction))
                 warms.append(_open(at, page, reduction))
-                fwds.append(forward_time(ids, [zoo, Path(os.environ["EXPLORER_RUNS"])]))
-            cold, warm, fwd = (statistics.median(x) for x in (colds, warms, fwds))
-            print(f"{name:<16} {page:<13} {n:>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {cold / fwd:>8.2f}", flush=True)
+            cold, warm = statistics.median(colds), statistics.median(warms)
+            print(f"{name:<16} {page:<13} {len(ids):>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {cold / fwd:>8.2f}", flush=True)
     print(f"medians of {a.repeats}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     shutil.rmtree(tmp, ignore_errors=True)
 
