@@ -13,6 +13,7 @@ pages = [
     st.Page(PAGES["gradients"], title="Gradients", icon=":material/gradient:"),
     st.Page(PAGES["separability"], title="Separability", icon=":material/scatter_plot:"),
     st.Page(PAGES["mechanisms"], title="Mechanisms", icon=":material/biotech:"),
+    st.Page(PAGES["verdict"], title="Verdict", icon=":material/gavel:"),
 ]
 # Tags of multiselects show the whole run label (Streamlit cuts them at a fixed width by default).
 st.markdown("<style>[data-testid='stMultiSelectTagsContainer'] [data-tag] {max-width: 100% !important; "

@@ -161,7 +161,7 @@ def submit(root: Path, spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data
     return job
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -217,7 +217,7 @@ def tick(root: Path, max_running: int = 1) -> list[Job]:
     with queue_lock(root):
         jobs = list_jobs(root)
         for job in jobs:
-            if job.status == "running" and not _pid_alive(job.pid):
+            if job.status == "running" and not pid_alive(job.pid):
                 _conclude(job)
         running = sum(j.status == "running" for j in jobs)
         for job in jobs:

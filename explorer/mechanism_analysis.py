@@ -14,11 +14,19 @@ normalisation:
   running statistics) and for the run's initial weights rebuilt from its seed (``weights`` =
   "init", BatchNorm with the batch's statistics: a fresh net's running statistics are 0 and 1).
 
+* ``landscape``: the loss and accuracy along the init-to-trained line and along one and two
+  filter-normalised random directions around the trained weights (``explorer.mechanisms.landscape``),
+  on a fixed stratified subset of the training split (:class:`LandscapeSettings`); the probe set
+  when the training data is not on this machine (the ``images_from`` column says which);
+* ``shatter``: the correlation of input gradients along lines between probe images against
+  their distance, and the correlation length (``explorer.mechanisms.shatter``).
+
 Results are cached under every input that changes them (weights, normalisation, probe set,
 kind and its settings, code version); the zoo's ship with it.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -29,12 +37,87 @@ from .analysis import _input_key, probe_for, run_mean_std
 from .data import Dataset, normalize
 from .runs import Run
 
-KINDS = ("lesion", "profile", "signal")
+KINDS = ("lesion", "profile", "signal", "landscape", "shatter")
 LESION = {"draws": 3, "seed": 0}  # random deletion sets: draws per k, and their seed
 
 
 class MechanismAnalysisError(ValueError):
     """A mechanism study that cannot be run; the message says why."""
+
+
+def _int_in(name: str, v, lo: int, hi: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise MechanismAnalysisError(f"{name} must be an integer from {lo} to {hi:,}, got {v!r}.")
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """What a landscape study evaluates: ``images`` training images (stratified, seed 0), ``points`` a
+    1-D slice (the line and the random direction), ``grid`` x ``grid`` for the 2-D slice (0: none),
+    steps in [-span, span] (the line: [0, 1]), directions drawn with ``seed``."""
+
+    images: int = 1000
+    points: int = 21
+    grid: int = 11
+    span: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        _int_in("images", self.images, 10, 50_000)
+        _int_in("points", self.points, 3, 101)
+        if self.grid != 0:
+            _int_in("grid", self.grid, 3, 101)
+        _int_in("seed", self.seed, 0, 2 ** 32 - 1)
+        if not isinstance(self.span, (int, float)) or isinstance(self.span, bool) or not 0 < self.span <= 10:
+            raise MechanismAnalysisError(f"span must be a number in (0, 10], got {self.span!r}.")
+
+
+@dataclass(frozen=True)
+class ShatterSettings:
+    """``lines`` lines between probe images of different classes, ``points`` gradients a line, the
+    gradient of the true class's ``logit`` (or its ``loss``), lines drawn with ``seed``."""
+
+    lines: int = 16
+    points: int = 64
+    target: str = "logit"
+    seed: int = 0
+
+    def __post_init__(self):
+        _int_in("lines", self.lines, 1, 256)
+        _int_in("points", self.points, 3, 512)
+        _int_in("seed", self.seed, 0, 2 ** 32 - 1)
+        if self.target not in ("logit", "loss"):
+            raise MechanismAnalysisError(f"target must be logit or loss, got {self.target!r}.")
+
+
+def _training_images(run: Run, ds, probe, mean, std, n: int):
+    """A fixed stratified subset of the run's training split, normalised, and where it came from."""
+    from .train.loop import stratified_subset
+    if ds is not None and len(ds.train_y) >= n:
+        idx = stratified_subset(ds.train_y, n, seed=0)
+        return normalize(ds.train_x[idx], mean, std), ds.train_y[idx], f"training subset ({n} images)"
+    return normalize(probe.images, mean, std), probe.labels, f"probe set ({len(probe.labels)} test images; no training data here)"
+
+
+def _landscape(run: Run, ds, probe, mean, std, cfg: LandscapeSettings, progress=None) -> pd.DataFrame:
+    from .mechanisms.landscape import batch_evaluator, slice_points, to_frame
+    from .models import init_model
+    import torch
+    x, y, source = _training_images(run, ds, probe, mean, std, cfg.images)
+    model, ev = run.load_model(), batch_evaluator(x, y)
+    views = (["line"] if run.seed is not None else []) + ["1d"] + (["2d"] if cfg.grid else [])
+    sizes = {"line": cfg.points, "1d": cfg.points, "2d": cfg.grid ** 2}
+    total, done, parts = sum(sizes[v] for v in views), 0, []
+    for view in views:
+        init = None
+        if view == "line":
+            with torch.random.fork_rng():
+                init = init_model(run.spec, run.seed).state_dict()
+        step = (lambda f, d=done, n=sizes[view]: progress((d + f * n) / total, view)) if progress else None
+        parts.append(to_frame(slice_points(model, ev, view, points=cfg.grid if view == "2d" else cfg.points,
+                                           span=cfg.span, init_state=init, seed=cfg.seed, progress=step)))
+        done += sizes[view]
+    return pd.concat(parts, ignore_index=True).assign(images_from=source)
 
 
 def _test_split(run: Run, mean, std):
@@ -44,9 +127,16 @@ def _test_split(run: Run, mean, std):
     return normalize(data.test_x, mean, std), data.test_y
 
 
-def _compute(run: Run, kind: str, x, y, test=None) -> pd.DataFrame:
+def _compute(run: Run, kind: str, x, y, test=None, shatter: ShatterSettings | None = None,
+             progress=None) -> pd.DataFrame:
     from . import mechanisms as mech
     model = run.load_model()
+    if kind == "shatter":
+        from .mechanisms.shatter import shatter_study
+        cfg = shatter or ShatterSettings()
+        step = (lambda f: progress(f, "shatter")) if progress else None
+        return shatter_study(model, x, y, lines=cfg.lines, points=cfg.points, target=cfg.target, seed=cfg.seed,
+                             progress=step).to_frame()
     if kind == "lesion":
         study = mech.lesion_study(model, x, y, draws=LESION["draws"], seed=LESION["seed"])
         parts = [study.singles.to_frame().assign(view="single"), study.curve.to_frame().assign(view="curve")]
@@ -61,27 +151,51 @@ def _compute(run: Run, kind: str, x, y, test=None) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _settings_key(kind: str, test_set: bool, landscape: LandscapeSettings, shatter: ShatterSettings) -> dict:
+    if kind == "lesion":
+        return {**LESION, **({"test_set": True} if test_set else {})}
+    return {"landscape": asdict(landscape), "shatter": asdict(shatter)}.get(kind, {})
+
+
 def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, use_cache: bool = True,
-                    cached_only: bool = False, ship: bool = False, test_set: bool = False) -> pd.DataFrame | None:
+                    cached_only: bool = False, ship: bool = False, test_set: bool = False,
+                    landscape: LandscapeSettings = LandscapeSettings(), shatter: ShatterSettings = ShatterSettings(),
+                    progress: Callable[[float, str], None] | None = None) -> pd.DataFrame | None:
     """One run's table of ``kind`` (cached); None when ``cached_only`` and not cached yet.
 
     ``test_set`` (lesion only): also delete each block over the run's full test split, which
     needs its data on this machine (one sentence says how to get it otherwise).
+    ``landscape`` / ``shatter``: the settings of those studies (part of the cache key).
     """
     if kind not in KINDS:
         raise MechanismAnalysisError(f"Unknown kind {kind!r}; expected one of {', '.join(KINDS)}.")
     probe, ds, note = probe_for(run, data)
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
-           "settings": {**LESION, **({"test_set": True} if test_set else {})} if kind == "lesion" else {}}
-    entry = cache.read_json(key) if use_cache else None
-    rows = entry.get("rows") if entry else None
-    if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
+           "settings": _settings_key(kind, test_set, landscape, shatter)}
+    keys = [key]
+    if kind == "landscape":  # on the training subset when its data is here (the shipped results are), else the probe set
+        fp = run.record.data.fingerprint
+        train_key = {**key, "images": f"training split {fp}"}
+        here = ds is not None and fp and ds.fingerprint == fp and len(ds.train_y) >= landscape.images
+        keys = [train_key] if here else [train_key, key]
+    rows = None
+    for k in keys if use_cache else []:
+        entry = cache.read_json(k)
+        rows = entry.get("rows") if entry else None
+        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+            break
+        rows = None
+    if rows is None:
         if cached_only:
             return None
-        x = normalize(probe.images, mean, std)
-        test = _test_split(run, mean, std) if (test_set and kind == "lesion") else None
-        df = _compute(run, kind, x, probe.labels, test)
+        key = keys[0] if kind != "landscape" or here else key
+        if kind == "landscape":
+            df = _landscape(run, ds if here else None, probe, mean, std, landscape, progress)
+        else:
+            x = normalize(probe.images, mean, std)
+            test = _test_split(run, mean, std) if (test_set and kind == "lesion") else None
+            df = _compute(run, kind, x, probe.labels, test, shatter, progress)
         rows = json_rows(df)
         cache.write_json(key, {"rows": rows}, shipped=ship)
     df = pd.DataFrame(rows)

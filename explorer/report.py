@@ -183,7 +183,15 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         md += [f"- NaN for {m}, {st}: {note}" for m, st, note in zip(nan["model"], nan["stage"], nan["note"].fillna(""))]
         md += [""] if len(nan) else []
     from .report_mechanisms import section
+    from .report_verdict import landscape_section, verdict_section
     md += section(runs, fig_dir, figures, _save_png)
+    md += landscape_section(runs, fig_dir, figures, _save_png)
+    md += verdict_section(runs)
+    from .analysis import write_csv
+    from .verdict import build as build_verdict
+    verdict = build_verdict(runs, 20, 56)
+    if verdict.rows:
+        write_csv(verdict.to_frame(), out.parent / "verdict.csv")
     text = "\n".join(md) + "\n"
     atomic_write_text(out, text)
     return text

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # (navigation link, text that appears once the page has finished rendering)
 PAGES = [("Overview", "Test error vs depth"), ("Runs", "Download runs CSV"), ("Train", "Queue training"), ("Curves", "Download curves CSV"),
-         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV"), ("Mechanisms", "Study")]
+         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV"), ("Mechanisms", "Study"),
+         ("Verdict", "Every explanation of the degradation problem")]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 
@@ -69,6 +70,11 @@ def test_every_page_in_a_real_browser(server):
                 page.get_by_role("button", name="Analyse").first.click(timeout=60_000)
             page.get_by_text(ready).first.wait_for(timeout=120_000)
             page.wait_for_timeout(1000)  # let charts draw
+            if link == "Gradients":  # the every-step CSV is built only when asked for
+                with page.expect_download(timeout=60_000) as dl:
+                    page.get_by_text("Download every step (CSV)").click()
+                lines = Path(dl.value.path()).read_text().splitlines()
+                assert {"run_id", "stage", "step", "value"} <= set(lines[0].split(",")) and len(lines) > 10, lines[:3]
             page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
             errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
             assert errors.count() == 0, f"{link}: " + " | ".join(errors.all_inner_texts())

@@ -77,7 +77,7 @@ def test_zero_step_is_the_runs_own_loss_and_the_line_joins_init_to_trained():
         assert len(zero) == 1 and zero[0].loss == pytest.approx(own[0], rel=1e-6) and zero[0].accuracy == own[1]
     init = init_model("resnet8", 5).state_dict()
     line = {p.a: p for p in slice_points(trained, ev, "line", points=5, span=1.0, init_state=init)}
-    assert sorted(line) == [-0.5, 0.0, 0.5, 1.0, 1.5]
+    assert sorted(line) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert line[1.0].loss == pytest.approx(own[0], rel=1e-5)
     assert line[0.0].loss == pytest.approx(ev(init_model("resnet8", 5))[0], rel=1e-5)
 

@@ -1,6 +1,8 @@
-"""`mechanisms`: lesion study, per-block profiles or signal propagation of some runs, as one CSV table."""
+"""`mechanisms`: lesions, per-block profiles, signal propagation, loss landscape or shattered
+gradients of some runs, as one CSV table."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,11 +10,23 @@ from ..settings import zoo_root
 
 
 def add_parser(sub):
-    m = sub.add_parser("mechanisms", help="lesions, per-block profiles or signal propagation of some runs (CSV)")
+    from ..mechanism_analysis import KINDS, LandscapeSettings, ShatterSettings
+    land, shat = LandscapeSettings(), ShatterSettings()
+    m = sub.add_parser("mechanisms", help="lesions, per-block profiles, signal propagation, loss landscape or "
+                                          "shattered gradients of some runs (CSV)")
     m.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    m.add_argument("--kind", required=True, choices=["lesion", "profile", "signal"])
+    m.add_argument("--kind", required=True, choices=list(KINDS))
+    m.add_argument("--images", type=int, default=land.images, help="landscape: training images evaluated")
+    m.add_argument("--points", type=int, default=None,
+                   help=f"landscape: points a 1-D slice (default {land.points}); shatter: gradients a line "
+                        f"(default {shat.points})")
+    m.add_argument("--grid", type=int, default=land.grid, help="landscape: the 2-D slice is GRID x GRID (0: none)")
+    m.add_argument("--span", type=float, default=land.span, help="landscape: steps in [-SPAN, SPAN]")
+    m.add_argument("--lines", type=int, default=shat.lines, help="shatter: lines between probe images")
+    m.add_argument("--target", choices=["logit", "loss"], default=shat.target, help="shatter: the gradient of what")
+    m.add_argument("--progress-file", type=Path, default=None, help="write progress (JSON) here while computing")
     m.add_argument("--root", type=Path, default=None, help=f"run store (default {zoo_root()})")
-    m.add_argument("--csv", required=True, type=Path, help="where to write the table")
+    m.add_argument("--csv", type=Path, default=None, help="where to write the table (default: only the cache)")
     m.add_argument("--no-cache", action="store_true")
     m.add_argument("--test-set", action="store_true",
                    help="lesion: also delete each block over the full test split (needs the run's data here)")
@@ -22,19 +36,32 @@ def add_parser(sub):
 
 def run(a) -> int:
     from ..analysis import write_csv
-    from ..mechanism_analysis import mechanism_table
+    from ..atomic import atomic_write_json
+    from ..mechanism_analysis import LandscapeSettings, ShatterSettings, mechanism_table
     from ..runs import open_run
     from ..tables import label_table
     import pandas as pd
 
-    if a.csv.suffix.lower() != ".csv":
+    if a.csv is not None and a.csv.suffix.lower() != ".csv":
         raise ValueError(f"--csv must name a .csv file, got {str(a.csv)[:200]}.")
+    land = LandscapeSettings(images=a.images, grid=a.grid, span=a.span,
+                             **({"points": a.points} if a.points is not None else {}))
+    shat = ShatterSettings(lines=a.lines, target=a.target, **({"points": a.points} if a.points is not None else {}))
     runs = [open_run(a.root or zoo_root(), rid) for rid in a.run_ids]
     parts = []
     for i, run_ in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] {run_.id}: {a.kind}", file=sys.stderr)
-        parts.append(mechanism_table(run_, a.kind, use_cache=not a.no_cache, ship=a.ship, test_set=a.test_set))
+
+        def progress(f, what, i=i):
+            if a.progress_file is not None:
+                atomic_write_json(a.progress_file, {"fraction": (i + f) / len(runs), "run": run_.id, "what": what,
+                                                    "pid": os.getpid()})
+        parts.append(mechanism_table(run_, a.kind, use_cache=not a.no_cache, ship=a.ship, test_set=a.test_set,
+                                     landscape=land, shatter=shat, progress=progress))
+    if a.progress_file is not None:
+        atomic_write_json(a.progress_file, {"fraction": 1.0, "run": "", "what": "done", "pid": os.getpid()})
     df = label_table(pd.concat(parts, ignore_index=True), runs)
-    write_csv(df, a.csv)
-    print(f"{len(df)} rows ({len(runs)} runs, {a.kind}) -> {a.csv}")
+    if a.csv is not None:
+        write_csv(df, a.csv)
+    print(f"{len(df)} rows ({len(runs)} runs, {a.kind})" + (f" -> {a.csv}" if a.csv else " (cached)"))
     return 0

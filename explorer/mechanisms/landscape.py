@@ -5,7 +5,8 @@ Three views of one run (Li et al. 2018; Goodfellow et al. 2015):
 * ``line``: the straight line ``theta(a) = theta_0 + a (theta_1 - theta_0)`` from the initial
   weights (``a = 0``, rebuilt from the run's seed) to the trained ones (``a = 1``). Every
   floating tensor of the state moves, BatchNorm's running statistics included, so that both
-  ends are exactly the two nets; evaluated in eval mode.
+  ends are exactly the two nets; evaluated in eval mode. ``a`` stays in [0, 1]: outside it the
+  linearly interpolated running variance of BatchNorm turns negative.
 * ``1d`` and ``2d``: ``theta + a d_1 (+ b d_2)`` around the trained weights along random
   **filter-normalised** directions: each direction has the weights' shape, is drawn from
   N(0, 1), and each of its filters (one output channel of a conv, one output row of the linear
@@ -114,7 +115,7 @@ def slice_points(model: nn.Module, evaluate: Evaluate, view: str, *, points: int
     points : int
         Points a direction (2 to 101); ``2d`` evaluates points x points.
     span : float
-        Random directions: steps in [-span, span]. The line: a in [-span/2, 1 + span/2].
+        Random directions: steps in [-span, span]. The line: a in [0, 1] whatever the span.
     seed : int
         Seed of the random directions (the second direction is the next draw of the same generator).
     """
@@ -126,7 +127,7 @@ def slice_points(model: nn.Module, evaluate: Evaluate, view: str, *, points: int
             raise MechanismError("The initial weights do not have the trained net's tensors.")
         diff = {k: (base[k] - init_state[k]) if base[k].is_floating_point() else base[k] for k in base}
         start = {k: init_state[k].detach().clone() if base[k].is_floating_point() else base[k] for k in base}
-        coords = [(a, 0.0) for a in grid(-span / 2, 1 + span / 2, points)]
+        coords = [(a, 0.0) for a in grid(0.0, 1.0, points)]  # no extrapolation: see the module doc
         dirs = [diff]
         base_for = start
     elif view in ("1d", "2d"):

@@ -166,6 +166,12 @@ def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key
                        key=key or f"dl_{filename}", disabled=df.empty)
 
 
+def lazy_csv_button(make, filename: str, label: str) -> None:
+    """A download button whose CSV (``make()`` -> DataFrame) is built only when it is clicked: for large tables."""
+    st.download_button(label, data=lambda: make().to_csv(index=False).encode("utf-8"), file_name=filename,
+                       mime="text/csv", key=f"dl_{filename}")
+
+
 def readable(runs: list[Run], what: str) -> list[Run]:
     """The runs whose ``what`` ("history" or "gradlog") reads and is non-empty; the others get one note."""
     ok, skipped = [], []
@@ -196,4 +202,5 @@ PAGES = {
     "gradients": "explorer/ui/pages/gradients.py",
     "separability": "explorer/ui/pages/separability.py",
     "mechanisms": "explorer/ui/pages/mechanisms.py",
+    "verdict": "explorer/ui/pages/verdict.py",
 }

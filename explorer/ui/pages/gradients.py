@@ -2,7 +2,7 @@ import streamlit as st
 
 from explorer.charts import gradient_panels, late_ratio_chart, ratio_chart
 from explorer.gradient_tables import gradient_summary, gradient_table, late_ratio_table, ratio_table
-from explorer.ui.common import csv_button, guarded, need_runs, readable, shown_labels
+from explorer.ui.common import csv_button, guarded, lazy_csv_button, need_runs, readable, shown_labels
 
 STATS = {"mean |grad|": "mean_abs", "L2 norm": "l2"}
 
@@ -54,8 +54,10 @@ def render():
         st.caption(f"Smallest late-training ratio here: {worst['ratio'].iloc[0]:.2e} ({worst['run'].iloc[0]}).")
     st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, use_container_width=True)
     csv_button(late, "vanishing_gradient_test.csv", "Download vanishing-gradient test CSV")
-    full = gradient_table(runs, stages, max_points=10**9, stat=key, labels=labels)
-    csv_button(full[full["stat"] == "mean"].drop(columns="stat"), "gradients_all_steps.csv", "Download every step (CSV)")
+    def every_step():
+        full = gradient_table(runs, stages, max_points=10**9, stat=key, labels=labels)
+        return full[full["stat"] == "mean"].drop(columns="stat")
+    lazy_csv_button(every_step, "gradients_all_steps.csv", "Download every step (CSV)")
 
 
 render()

@@ -1,0 +1,69 @@
+import pandas as pd
+import streamlit as st
+
+from explorer.verdict import NETS, build, norm_free_table
+from explorer.ui.common import csv_button, guarded, load_runs
+
+STATUS_MARK = {"supported": "✅ supported", "ruled out": "❌ ruled out", "not supported": "❌ not supported",
+               "not resolved": "➖ not resolved", "too thin": "⚠️ too thin", "not measured": "⚠️ not measured"}
+
+
+@guarded
+def render():
+    st.title("Verdict")
+    st.markdown(
+        "Every explanation of the degradation problem, weighed against the runs present. Four nets: plain and residual "
+        "(with BatchNorm) at a shallow and a deep depth, trained with one recipe on one data set; each number is the "
+        "mean ± 95% CI (t distribution) over the replicates (seeds) of one net, n = replicates. Two nets count as "
+        "different only when their 95% CIs do not overlap; with one replicate the verdict says the evidence is too "
+        "thin. Results come from the caches (shipped for the zoo): compute missing studies on the Separability and "
+        "Mechanisms pages.")
+    runs, _ = load_runs(st.session_state.get("source", "both"))
+    cifar = [r for r in runs if r.spec.family == "cifar" and r.status == "finished"]
+    if not cifar:
+        st.info("No finished run of the cifar family here: train plain and residual nets at two depths first.")
+        return
+    datasets = {}
+    for r in cifar:
+        datasets.setdefault(r.record.data.fingerprint, r.record.data.description)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    fp = c1.selectbox("Data set", list(datasets), format_func=lambda f: f"{datasets[f]} ({f})", key="vd_data")
+    depths = sorted({r.spec.depth for r in cifar if r.record.data.fingerprint == fp})
+    if len(depths) < 2:
+        st.info(f"Runs of only one depth ({depths[0]}) on this data set: a verdict compares two depths.")
+        return
+    shallow = c2.selectbox("Shallow depth", depths[:-1], index=depths[:-1].index(20) if 20 in depths[:-1] else 0, key="vd_s")
+    deeper = [d for d in depths if d > shallow]
+    deep = c3.selectbox("Deep depth", deeper, index=deeper.index(56) if 56 in deeper else 0, key="vd_d")
+    v = build(cifar, shallow, deep, fp)
+    if not v.rows:
+        st.info("No plain or residual net with BatchNorm at these depths.")
+        return
+    st.caption("Nets: " + "; ".join(f"{k}: {len(ids)} run(s)" for k, ids in v.runs.items())
+               + f" ({v.data}). A net with no run is reported as not measured.")
+    keys = [f"{n}-{d}" for n in NETS for d in (shallow, deep)]
+    shown = pd.DataFrame([{"explanation": r.explanation, "measure": r.measure,
+                           **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
+                           "verdict": STATUS_MARK.get(r.status, r.status), "why": r.verdict,
+                           "a yes would look like": r.yes_looks_like} for r in v.rows])
+    st.dataframe(shown, hide_index=True, use_container_width=True,
+                 column_config={"why": st.column_config.TextColumn(width="large")})
+    csv_button(v.to_frame(), "verdict.csv", "Download verdict CSV")
+    st.subheader("In words")
+    for r in v.rows:
+        st.markdown(f"- **{r.explanation}** ({r.measure}): {STATUS_MARK.get(r.status, r.status)}. {r.verdict}")
+
+    st.subheader("BatchNorm's role, tested")
+    st.caption("Residual nets without BatchNorm made trainable by SkipInit (a zero-initialised scalar on each branch, "
+               "De & Smith 2020) or Fixup (Zhang et al. 2019), beside the same net with and without BatchNorm at the "
+               "same recipe. Share of the gap closed: (no BN − scheme) / (no BN − BN) in test error; 1 = as good as "
+               "BatchNorm.")
+    nf = norm_free_table(runs)
+    if nf.empty:
+        st.info("No SkipInit or Fixup run here: train one (Train page, 'Without BatchNorm, train it with').")
+    else:
+        st.dataframe(nf, hide_index=True, use_container_width=True)
+        csv_button(nf, "batchnorm_role.csv", "Download BatchNorm-role CSV")
+
+
+render()

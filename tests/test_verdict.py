@@ -1,0 +1,90 @@
+"""The verdict: its statistics, its rules on the shipped zoo, BatchNorm's role, and the page."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import t as student_t
+
+from explorer.runs import list_runs
+from explorer.verdict import Estimate, build, differs, norm_free_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_estimate_is_mean_and_t_interval_over_replicates():
+    e = Estimate.of([1.0, 2.0, 3.0, float("nan")])
+    assert e.n == 3 and e.mean == 2.0
+    assert e.half == pytest.approx(student_t.ppf(0.975, 2) * 1.0 / np.sqrt(3))
+    one = Estimate.of([5.0])
+    assert one.n == 1 and np.isnan(one.half) and one.text() == "5 (n=1)"
+    assert Estimate.of([]).text() == "not measured"
+
+
+def test_differs_needs_two_replicates_and_separated_intervals():
+    a, b = Estimate(1.0, 0.1, 3), Estimate(2.0, 0.1, 3)
+    assert differs(a, b) == -1 and differs(b, a) == 1
+    assert differs(a, Estimate(1.15, 0.1, 3)) == 0
+    assert differs(a, Estimate(5.0, float("nan"), 1)) is None
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    return list_runs(ROOT / "checkpoints").runs
+
+
+def test_zoo_verdict_at_20_and_56(zoo):
+    v = build(zoo, 20, 56)
+    assert {k: len(ids) for k, ids in v.runs.items()} == {"plain-20": 3, "residual-20": 3, "plain-56": 3, "residual-56": 3}
+    rows = {(r.explanation, r.measure): r for r in v.rows}
+    deg = rows[("degradation (the effect to explain)", "test error, %")]
+    over = rows[("overfitting", "train error (clean, eval mode), %")]
+    # the zoo's own numbers decide (recomputed here from the run records): plain-56 fits its training set worse
+    p56, p20 = over.values["plain-56"], over.values["plain-20"]
+    assert p56.n == 3 and p56.mean - p56.half > p20.mean + p20.half
+    assert deg.status == "supported" and over.status == "ruled out"
+    assert "plain-56" in over.verdict and f"{p56.mean:.2f}" in over.verdict
+    lesion = next(r for r in v.rows if r.explanation == "ensembles of shallow paths")
+    assert lesion.status == "supported"  # shipped lesion studies: residual-56 loses a few points, plain-56 collapses
+    frame = v.to_frame()
+    assert len(frame) == len(v.rows) and {"plain-56 mean", "plain-56 ci95", "plain-56 n", "status", "verdict"} <= set(frame.columns)
+
+
+def test_one_replicate_is_called_too_thin(zoo):
+    v = build(zoo, 56, 110)  # depth 110: one seed of each net
+    over = next(r for r in v.rows if r.explanation == "overfitting")
+    assert over.status == "too thin" and "two replicates" in over.verdict
+
+
+def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
+    from explorer.data import load_digits
+    from explorer.models import ModelSpec
+    from explorer.runner import start_run
+    from explorer.train import TrainConfig
+    data = load_digits()
+    for bn, scale in [(True, "none"), (False, "none"), (False, "skipinit")]:
+        cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, augment=False, train_eval_size=200)
+        start_run(ModelSpec("cifar", 8, True, bn, branch_scale=scale), cfg, "digits", tmp_path, data=data)
+    runs = list_runs(tmp_path).runs
+    t = norm_free_table(runs)
+    assert list(t["net"]) == ["BN", "no BN", "no BN + SkipInit"]
+    err = {r.spec.name: 100 * (1 - r.record.final.test_acc) for r in runs}
+    closed = t.loc[t["net"] == "no BN + SkipInit", "share of the no-BN gap closed"].iloc[0]
+    gap = err["resnet8-nobn"] - err["resnet8"]
+    if gap > 0:
+        assert closed == pytest.approx((err["resnet8-nobn"] - err["resnet8-nobn-skipinit"]) / gap)
+    else:
+        assert np.isnan(closed)
+    assert norm_free_table([r for r in runs if r.spec.scheme == "none"]).empty
+
+
+def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("EXPLORER_RUNS", str(tmp_path / "own"))
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("explorer/ui/pages/verdict.py").run()
+    errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
+    assert not errors, errors
+    table = at.dataframe[0].value
+    assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("ruled out").any()
