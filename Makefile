@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/analysis_speed.py
 	$(BIN)/python bench/mechanisms_speed.py
+	$(BIN)/python bench/landscape_speed.py
+	$(BIN)/python bench/app_latency.py
 
 report: $(STAMP)
 	$(BIN)/python -m explorer report --root checkpoints --out docs/RESULTS.md

@@ -29,4 +29,14 @@ done
 for extra in "" "--no-residual" "--no-bn" "--no-residual --no-bn"; do
   jobs+=("--model resnet18 $extra --seeds 0 --epochs 15")
 done
+# BatchNorm's role tested (De & Smith 2020; Zhang et al. 2019): residual nets without BatchNorm made
+# trainable by SkipInit or Fixup, at the shared recipe (lr 0.1); resnet56 on a 5,000-image subset
+# with its BN and no-BN twins on the same subset (trained on a CPU: ZOO_NORM_FREE=1 adds them).
+if [ "${ZOO_NORM_FREE:-0}" = 1 ]; then
+  jobs+=("--model resnet20 --no-bn --branch-scale skipinit --seeds 0")
+  jobs+=("--model resnet20 --no-bn --init fixup --seeds 0")
+  for extra in "" "--no-bn" "--no-bn --branch-scale skipinit" "--no-bn --init fixup"; do
+    jobs+=("--model resnet56 $extra --subset 5000 --seeds 0")
+  done
+fi
 printf '%s\n' "${jobs[@]}" | OMP_NUM_THREADS=1 xargs -P "$PAR" -I{} sh -c "$PY -m explorer train $RECIPE {}"

@@ -66,12 +66,19 @@ def test_separability_views(zoo_app, agg):
     assert at.dataframe[0].value["condition"].nunique() == 2
 
 
-@pytest.mark.parametrize("kind", ["lesion", "profile", "signal"])
+@pytest.mark.parametrize("kind", ["lesion", "profile", "signal", "landscape", "shatter"])
 def test_mechanism_views(zoo_app, kind):
     at = zoo_app.switch_page("explorer/ui/pages/mechanisms.py").run()
     at.radio(key="mx_kind").set_value(kind).run()
-    assert not any(b.key == "mx_go" for b in at.button), "the zoo's studies ship with it"
+    assert not any(b.key in ("mx_go", "mx_bg") for b in at.button), "the zoo's studies ship with it"
     assert not _errors(at), _errors(at)
+    if kind == "landscape":
+        assert len(at.get("plotly_chart")) == 1
+        at.radio(key="ls_shape").set_value("surface").run()
+        at.radio(key="ls_value").set_value("accuracy").run()
+        assert not _errors(at), _errors(at)
+    if kind == "shatter":
+        assert any("Correlation length" in c.value for c in at.caption)
 
 
 def test_overview_and_runs_views(zoo_app):

@@ -63,5 +63,5 @@ def run(a) -> int:
     df = label_table(pd.concat(parts, ignore_index=True), runs)
     if a.csv is not None:
         write_csv(df, a.csv)
-    print(f"{len(df)} rows ({len(runs)} runs, {a.kind})" + (f" -> {a.csv}" if a.csv else " (cached)"))
+    print(f"{len(df)} rows ({len(runs)} runs, {a.kind})" + (f" -> {a.csv}" if a.csv else " (into the cache)"))
     return 0
