@@ -202,11 +202,12 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
         feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
-        dims, feats = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
-        rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner, dims=dims)
-        if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
-            cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
-                               all_projections(feats, probe.labels.numpy()), shipped=ship)
+        with sep.one_blas_thread():
+            dims, feats = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
+            rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner, dims=dims)
+            if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
+                cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
+                                   all_projections(feats, probe.labels.numpy()), shipped=ship)
         del feats
         cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
                          shipped=ship)
@@ -230,13 +231,16 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
     if found is None and reduction == "gap":  # gap features are cached: one view costs milliseconds
         found = {}
     elif found is None:
-        feats = embedded(run_features(run, probe, mean, std, reduction))
-        found = all_projections(feats, probe.labels.numpy())
+        feats = run_features(run, probe, mean, std, reduction)
+        with sep.one_blas_thread():
+            found = all_projections(embedded(feats), probe.labels.numpy())
         cache.write_arrays(key, found)
     xy = found.get(f"{stage}|{method}")
     if xy is None:  # a gap view, or one that failed: compute it (once more, to say why)
+        feats = run_features(run, probe, mean, std, reduction)
         try:
-            xy = project(run_features(run, probe, mean, std, reduction)[stage], probe.labels.numpy(), method)
+            with sep.one_blas_thread():
+                xy = project(feats[stage], probe.labels.numpy(), method)
         except ValueError as e:
             raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
     return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in probe.labels.numpy()]})

@@ -96,6 +96,11 @@ def profile_features(feats: dict[str, np.ndarray], y, *, p: int = SETTINGS["p"],
         raise MechanismError("No block features to score.")
     y = np.asarray(y)
     settings = dataclasses.replace(_D, p=p, folds=folds, seed=seed)  # each metric takes what it needs
+    with sep.one_blas_thread():
+        return _score_blocks(feats, y, settings, reduction, progress)
+
+
+def _score_blocks(feats, y, settings, reduction, progress) -> BlockProfiles:
     rows, prev = [], None
     for done, (name, X) in enumerate(feats.items(), 1):
         # One isometric (n, <= n) copy: every metric (and CKA) gives the same value on it as on X.

@@ -16,6 +16,18 @@ from .checks import as_2d
 BLOCK = 8192  # feature columns per Gram chunk: 500 x 8192 float64 = 32 MB of scratch
 
 
+def one_blas_thread():
+    """A context in which numpy's and scipy's BLAS/LAPACK run on one thread.
+
+    The metrics work on matrices of at most n x n (500 x 500): one thread computes them as fast
+    as two on this machine, and it never collapses when the other core is busy (a torch pass that
+    just ended still spins its OpenMP threads; another process): multi-threaded OpenBLAS then took
+    2 s for a 400 x 400 partial eigendecomposition that takes 9 ms on one thread.
+    """
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def gram(A: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Centred Gram matrix (A - mean)(A - mean)^T, accumulated in float64, in column chunks (no big copy).
 
