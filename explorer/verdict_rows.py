@@ -153,48 +153,50 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
     add("overfitting", "train error (clean, eval mode), %", train_error,
         f"{P} has a lower train error than {Ps} (it fits better but generalises worse)", overfit)
 
-    def vanishing(yes: str, no: str):
+    def vanishing(what: str, yes: str, no: str):
         def rule(v):
             e = v.get(P, Estimate.of([]))
             if e.n >= 2 and e.mean - e.half > VANISHED:
-                return "not supported", (f"Nothing vanishes: in {P} the first stage gets {e.text()} times the last "
-                                         f"stage's gradient (a vanishing gradient would be under {VANISHED:g}).")
+                return "not supported", (f"Nothing vanishes: in {P} {what} {e.text()} times the last "
+                                         f"(a vanishing gradient would be under {VANISHED:g}).")
             return _rule(v, P, R, True, yes, no)
         return rule
     add("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio,
         f"{P}'s ratio under {VANISHED:g} (an order of magnitude) and below {R}'s",
-        vanishing("The first stage of the deep plain net receives a smaller share of the gradient than in its residual twin",
+        vanishing("the first stage's mean |grad| is", "The first stage of the deep plain net receives a smaller share of the gradient than in its residual twin",
                   "The deep plain net's first stage gets no smaller a share of the gradient than its residual twin's"))
     add("vanishing gradients", "‖∂loss/∂block output‖, first block / last block (trained)", grad_first_last,
         f"{P}'s ratio under {VANISHED:g} and below {R}'s",
-        vanishing("The loss gradient shrinks from the last block to the first in the deep plain net more than in its residual twin",
+        vanishing("the loss gradient at the first block is", "The loss gradient shrinks from the last block to the first in the deep plain net more than in its residual twin",
                   "The loss gradient does not shrink towards the first block more in the deep plain net"))
-    add("lost class information", "last-stage LDA accuracy (5-fold CV), fraction", last_stage("lda_accuracy"),
-        f"{P}'s last stage separates the classes less than {Ps}'s",
-        lambda v: _rule(v, P, Ps, True, "The deeper plain net's last stage separates the classes less (consistent with lost information, and also a consequence of the worse fit)",
-                        "The deeper plain net's last stage separates the classes no worse"))
-    add("lost class information", "last-stage usable information (lower bound), bits", last_stage("mi_probe_bits"),
-        f"{P} below {Ps}",
-        lambda v: _rule(v, P, Ps, True, "Less usable class information is left at the deeper plain net's last stage",
-                        "The deeper plain net's last stage keeps no less usable information"))
-    add("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points", lesion_drop,
-        f"{R} loses little, {P} collapses",
-        lambda v: _rule(v, R, P, True, "Deleting one block costs the residual net far less than the plain one: it behaves like an ensemble of paths",
-                        "Deleting a block costs the residual net no less than the plain one"))
-    add("rank collapse", "stable rank (centred) of the last block's output at initialisation", rank_at_init,
-        f"{P}'s rank near 1, below {R}'s",
-        lambda v: _rule(v, P, R, True, "At initialisation the deep plain net's representations collapse towards low rank more than its residual twin's",
-                        "No stronger rank collapse at initialisation in the deep plain net"))
-    add("shattered gradients", "correlation length of input gradients, fraction of a line", corr_length,
-        f"{P}'s shorter than {R}'s",
-        lambda v: _rule(v, P, R, True, "The deep plain net's input gradients decorrelate over shorter distances",
-                        "The deep plain net's gradients are not more shattered than its residual twin's"))
-    add("loss-surface roughness", "1-D slice: total variation / single valley (1 = one valley)", wiggle_1d,
-        f"{P} above {R}",
-        lambda v: _rule(v, P, R, False, "The deep plain net's loss slice rises and falls more: a rougher surface",
-                        "The deep plain net's loss slice is no rougher than its residual twin's"))
-    add("loss-surface roughness", "2-D slice: fraction of points curving down (non-convex)", nonconvex,
-        f"{P} above {R}",
-        lambda v: _rule(v, P, R, False, "More of the deep plain net's surface is non-convex",
-                        "The deep plain net's surface is no less convex than its residual twin's"))
+    # the comparisons of one net with another: (explanation, measure, per-run value, net a, net b,
+    # a yes is a below b, what a yes looks like, the sentence for a yes, the sentence for a no)
+    simple = [
+        ("lost class information", "last-stage LDA accuracy (5-fold CV), fraction", last_stage("lda_accuracy"), P, Ps, True,
+         f"{P}'s last stage separates the classes less than {Ps}'s",
+         "The deeper plain net's last stage separates the classes less (consistent with lost information, and also "
+         "a consequence of the worse fit)", "The deeper plain net's last stage separates the classes no worse"),
+        ("lost class information", "last-stage usable information (lower bound), bits", last_stage("mi_probe_bits"), P, Ps,
+         True, f"{P} below {Ps}", "Less usable class information is left at the deeper plain net's last stage",
+         "The deeper plain net's last stage keeps no less usable information"),
+        ("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points",
+         lesion_drop, R, P, True, f"{R} loses little, {P} collapses",
+         "Deleting one block costs the residual net far less than the plain one: it behaves like an ensemble of paths",
+         "Deleting a block costs the residual net no less than the plain one"),
+        ("rank collapse", "stable rank (centred) of the last block's output at initialisation", rank_at_init, P, R, True,
+         f"{P}'s rank near 1, below {R}'s",
+         "At initialisation the deep plain net's representations collapse towards low rank more than its residual twin's",
+         "No stronger rank collapse at initialisation in the deep plain net"),
+        ("shattered gradients", "correlation length of input gradients, fraction of a line", corr_length, P, R, True,
+         f"{P}'s shorter than {R}'s", "The deep plain net's input gradients decorrelate over shorter distances",
+         "The deep plain net's gradients are not more shattered than its residual twin's"),
+        ("loss-surface roughness", "1-D slice: total variation / single valley (1 = one valley)", wiggle_1d, P, R, False,
+         f"{P} above {R}", "The deep plain net's loss slice rises and falls more: a rougher surface",
+         "The deep plain net's loss slice is no rougher than its residual twin's"),
+        ("loss-surface roughness", "2-D slice: fraction of points curving down (non-convex)", nonconvex, P, R, False,
+         f"{P} above {R}", "More of the deep plain net's surface is non-convex",
+         "The deep plain net's surface is no less convex than its residual twin's"),
+    ]
+    for explanation, measure, fn, a, b, lower, looks, yes, no in simple:
+        add(explanation, measure, fn, looks, lambda v, a=a, b=b, lower=lower, yes=yes, no=no: _rule(v, a, b, lower, yes, no))
     return out
