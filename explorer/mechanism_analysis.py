@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import cache
 from .analysis import _input_key, probe_for, run_mean_std
@@ -67,6 +68,9 @@ class LandscapeSettings:
         _int_in("points", self.points, 3, 101)
         if self.grid != 0:
             _int_in("grid", self.grid, 3, 101)
+        if self.points % 2 == 0 or self.grid % 2 == 0 and self.grid:
+            raise MechanismAnalysisError("points and grid must be odd, so that the trained weights (step 0) lie on "
+                                         f"the slice; got points {self.points}, grid {self.grid}.")
         _int_in("seed", self.seed, 0, 2 ** 32 - 1)
         if not isinstance(self.span, (int, float)) or isinstance(self.span, bool) or not 0 < self.span <= 10:
             raise MechanismAnalysisError(f"span must be a number in (0, 10], got {self.span!r}.")
@@ -91,12 +95,22 @@ class ShatterSettings:
 
 
 def _training_images(run: Run, ds, probe, mean, std, n: int):
-    """A fixed stratified subset of the run's training split, normalised, and where it came from."""
+    """A fixed stratified subset of the images the run trained on, normalised, and where it came from.
+
+    A run trained on a subset (``train.subset``, the loop's stratified subset with seed 0) is
+    evaluated on images of that subset only; ``n`` is capped at what there is.
+    """
     from .train.loop import stratified_subset
-    if ds is not None and len(ds.train_y) >= n:
-        idx = stratified_subset(ds.train_y, n, seed=0)
-        return normalize(ds.train_x[idx], mean, std), ds.train_y[idx], f"training subset ({n} images)"
-    return normalize(probe.images, mean, std), probe.labels, f"probe set ({len(probe.labels)} test images; no training data here)"
+    if ds is None:
+        return (normalize(probe.images, mean, std), probe.labels,
+                f"probe set ({len(probe.labels)} test images; no training data here)")
+    pool = torch.arange(len(ds.train_y))
+    sub = run.record.train.subset if run.record.train is not None else None
+    if sub is not None and sub < len(pool):
+        pool = stratified_subset(ds.train_y, sub, seed=0)
+    n = min(n, len(pool))
+    idx = pool[stratified_subset(ds.train_y[pool], n, seed=0)]
+    return normalize(ds.train_x[idx], mean, std), ds.train_y[idx], f"training images ({n}, stratified)"
 
 
 def _landscape(run: Run, ds, probe, mean, std, cfg: LandscapeSettings, progress=None) -> pd.DataFrame:
@@ -177,7 +191,7 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     if kind == "landscape":  # on the training subset when its data is here (the shipped results are), else the probe set
         fp = run.record.data.fingerprint
         train_key = {**key, "images": f"training split {fp}"}
-        here = ds is not None and fp and ds.fingerprint == fp and len(ds.train_y) >= landscape.images
+        here = ds is not None and fp and ds.fingerprint == fp
         keys = [train_key] if here else [train_key, key]
     rows = None
     for k in keys if use_cache else []:

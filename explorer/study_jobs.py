@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from .mechanism_analysis import LandscapeSettings, ShatterSettings
 from .runs import Run, RunError
 from .runs.files import read_json
 from .settings import REPO_ROOT, cache_dir
+
+LAUNCH_GRACE_S = 60  # a study that has not written its pid this long after its launch did not start
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,10 @@ class StudyStatus:
 
 
 def _files(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -> tuple[Path, Path]:
-    tag = hashlib.sha256(json.dumps([asdict(land), asdict(shat)], sort_keys=True).encode()).hexdigest()[:10]
+    """The progress and log files of a study: one per run, its weights (a retrained run is another), kind and settings."""
+    w = run.weights_file()
+    stamp = (w.stat().st_mtime_ns, w.stat().st_size) if w is not None and w.exists() else None
+    tag = hashlib.sha256(json.dumps([asdict(land), asdict(shat), stamp], sort_keys=True).encode()).hexdigest()[:10]
     base = cache_dir() / "studies" / f"{run.id}-{kind}-{tag}"
     return base.with_suffix(".json"), base.with_suffix(".log")
 
@@ -46,7 +52,9 @@ def status(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) 
         return None
     if not isinstance(p, dict):
         return None
-    running = pid_alive(int(p.get("pid") or 0))
+    pid = int(p.get("pid") or 0)
+    # between the launch and the child's first progress write the file holds no pid, only the launch time
+    running = pid_alive(pid) if pid else time.time() - float(p.get("started") or 0) < LAUNCH_GRACE_S
     done = p.get("what") == "done"
     error = ""
     if not running and not done:
@@ -69,7 +77,8 @@ def start(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -
            "--images", str(land.images), "--grid", str(land.grid), "--span", str(land.span),
            "--points", str(land.points if kind == "landscape" else shat.points), "--lines", str(shat.lines),
            "--target", shat.target, "--progress-file", str(progress)]
+    # written before the launch, so that it never overwrites what the child has already written
+    atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": None, "started": time.time()})
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": proc.pid})
+        subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)

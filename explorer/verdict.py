@@ -100,15 +100,21 @@ def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None)
           and r.spec.batchnorm and r.spec.scheme == "none" and r.spec.depth in (shallow, deep)
           and (data is None or r.record.data.fingerprint == data)]
     by_recipe: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
-    for r in ok:
-        f = condition_fields(r.record)
-        recipe = json.dumps({k: v for k, v in f.items() if k != "model"}, sort_keys=True, default=str)
+    for r in ok:  # one recipe: the whole condition but the model's residual switch and depth (shortcut A/B differ)
+        recipe = _recipe(r, ("residual", "depth"))
         by_recipe[recipe][f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}"].append(r)
     if not by_recipe:
         return {}, ""
     best = max(by_recipe.values(), key=lambda nets: (len(nets), sum(len(v) for v in nets.values())))
     first = next(iter(best.values()))[0]
     return dict(best), first.record.data.description
+
+
+def _recipe(r: Run, free: tuple[str, ...]) -> str:
+    """The run's condition as text, without the model fields in ``free`` (what the compared nets may differ in)."""
+    f = condition_fields(r.record)
+    f["model"] = {k: v for k, v in f["model"].items() if k not in free}
+    return json.dumps(f, sort_keys=True, default=str)
 
 
 def _values(nets: dict[str, list[Run]], measure: Callable[[Run], float]) -> dict[str, Estimate]:
@@ -134,13 +140,12 @@ def norm_free_table(runs: list[Run]) -> pd.DataFrame:
     done = [r for r in runs if r.status == "finished" and r.record.final is not None and r.spec.residual]
     groups: dict[tuple, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in done:
-        f = condition_fields(r.record)
-        recipe = json.dumps({k: v for k, v in f.items() if k != "model"}, sort_keys=True, default=str)
+        recipe = _recipe(r, ("batchnorm", "branch_scale", "init"))
         kind = "BN" if r.spec.batchnorm else {"none": "no BN", "skipinit": "no BN + SkipInit",
                                                "fixup": "no BN + Fixup"}[r.spec.scheme]
         groups[(r.spec.family, r.spec.depth, recipe)][kind].append(r)
     rows = []
-    for (family, depth, _), kinds in groups.items():
+    for (family, depth, _), kinds in groups.items():  # the recipe key holds family and depth too
         if not any(k.startswith("no BN +") for k in kinds):
             continue
         err = {k: (Estimate.of([100 * (1 - r.record.final.test_acc) for r in rs]),

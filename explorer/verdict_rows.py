@@ -22,7 +22,7 @@ def _safe(f: Callable[[Run], float]) -> Callable[[Run], float]:
         try:
             v = f(run)
             return float("nan") if v is None else float(v)
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
             return float("nan")
     return g
 
@@ -135,10 +135,16 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
         status, text = rule(v)
         out.append(VerdictRow(explanation, measure, v, yes, status, text))
 
+    def degradation(v):
+        status, text = _rule(v, P, Ps, False, "The deeper plain net is worse: degradation is present",
+                             "The deeper plain net is not worse here: there is no degradation to explain", ".2f")
+        d_, er, es = _cmp(v, R, f"residual-{s}")
+        if d_ is not None:
+            text += (f" The residual nets: {R} {er.text('.2f')} vs residual-{s} {es.text('.2f')}"
+                     + (" (the deeper one is worse too)." if d_ > 0 else "."))
+        return status, text
     add("degradation (the effect to explain)", "test error, %", test_error,
-        f"{P} errs more than {Ps} on the test set, while {R} does not",
-        lambda v: _rule(v, P, Ps, False, "The deeper plain net is worse: degradation is present",
-                        "The deeper plain net is not worse here: there is no degradation to explain", ".2f"))
+        f"{P} errs more than {Ps} on the test set, while {R} does not", degradation)
 
     def overfit(v):
         d_, ea, eb = _cmp(v, P, Ps)
@@ -154,12 +160,18 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
         f"{P} has a lower train error than {Ps} (it fits better but generalises worse)", overfit)
 
     def vanishing(what: str, yes: str, no: str):
+        """Supported only when the deep plain net's ratio is under VANISHED and below its residual twin's."""
         def rule(v):
-            e = v.get(P, Estimate.of([]))
-            if e.n >= 2 and e.mean - e.half > VANISHED:
+            d_, e, r = _cmp(v, P, R)
+            if d_ is None:
+                return _thin(e, r, P, R)
+            nums = f"{P} {e.text()} vs {R} {r.text()}"
+            if e.mean - e.half > VANISHED:
                 return "not supported", (f"Nothing vanishes: in {P} {what} {e.text()} times the last "
-                                         f"(a vanishing gradient would be under {VANISHED:g}).")
-            return _rule(v, P, R, True, yes, no)
+                                         f"(a vanishing gradient would be under {VANISHED:g}; {R}: {r.text()}).")
+            if e.mean + e.half < VANISHED and d_ < 0:
+                return "supported", f"{yes} ({nums})."
+            return "not resolved", f"The numbers neither show a vanishing gradient nor rule it out ({nums})."
         return rule
     add("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio,
         f"{P}'s ratio under {VANISHED:g} (an order of magnitude) and below {R}'s",

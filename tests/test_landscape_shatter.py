@@ -143,3 +143,46 @@ def test_deep_plain_net_shatters_more_than_its_residual_twin_at_init():
     plain = shatter_study(init_model("resnet56-nores", 0), x, y, lines=3, points=17)
     res = shatter_study(init_model("resnet56", 0), x, y, lines=3, points=17)
     assert plain.rows[1].correlation < res.rows[1].correlation
+
+
+def test_zero_gradients_have_no_correlation_length():
+    """A net whose input gradient is zero everywhere (Fixup's zero classifier at init) is not 'perfectly smooth'."""
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 3, 32, 32), torch.arange(12) % 10
+    study = shatter_study(init_model("resnet8-nobn-fixup", 0), x, y, lines=2, points=5)
+    assert np.isnan(study.length) and not study.censored
+    # a NaN lag is skipped: the crossing is interpolated between the finite lags around it
+    length, censored = correlation_length(np.array([1.0, np.nan, 0.2]), np.array([0.0, 0.5, 1.0]))
+    assert length == pytest.approx((1 - math.exp(-1)) / 0.8) and not censored
+
+
+def test_nonconvex_fraction_ignores_rounding_noise_on_a_flat_plane():
+    a = np.linspace(-1, 1, 9)
+    A, B = np.meshgrid(a, a)
+    noise = np.random.default_rng(0).normal(scale=1e-9, size=A.shape)
+    flat = pd.DataFrame({"view": "2d", "a": A.ravel(), "b": B.ravel(), "loss": (2.0 + 0.3 * A + noise).ravel(),
+                         "accuracy": 0.0})
+    assert nonconvex_fraction(flat) == 0.0
+
+
+def test_random_slices_need_an_odd_number_of_points():
+    from explorer.mechanism_analysis import LandscapeSettings, MechanismAnalysisError
+    from explorer.mechanisms import MechanismError
+    with pytest.raises(MechanismError, match="odd"):
+        slice_points(Quadratic(), _quad_eval, "1d", points=4)
+    with pytest.raises(MechanismAnalysisError, match="odd"):
+        LandscapeSettings(grid=10)
+    assert LandscapeSettings(grid=0).grid == 0
+
+
+def test_cli_shatter_points_are_the_shatter_studys(digits_runs, tmp_path):
+    import subprocess
+    import sys
+    from explorer.runs import list_runs
+    run = list_runs(digits_runs).runs[0]
+    out = subprocess.run([sys.executable, "-m", "explorer", "mechanisms", run.id, "--root", str(digits_runs), "--kind",
+                          "shatter", "--points", "129", "--lines", "2", "--csv", str(tmp_path / "s.csv")],
+                         capture_output=True, text=True, env={**__import__("os").environ,
+                                                              "EXPLORER_CACHE": str(tmp_path / "c")})
+    assert out.returncode == 0, out.stderr[-500:]
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 129

@@ -44,9 +44,11 @@ def run(a) -> int:
 
     if a.csv is not None and a.csv.suffix.lower() != ".csv":
         raise ValueError(f"--csv must name a .csv file, got {str(a.csv)[:200]}.")
-    land = LandscapeSettings(images=a.images, grid=a.grid, span=a.span,
-                             **({"points": a.points} if a.points is not None else {}))
-    shat = ShatterSettings(lines=a.lines, target=a.target, **({"points": a.points} if a.points is not None else {}))
+    points = {"points": a.points} if a.points is not None else {}  # --points belongs to the kind being run
+    land = LandscapeSettings(images=a.images, grid=a.grid, span=a.span, **(points if a.kind == "landscape" else {}))
+    shat = ShatterSettings(lines=a.lines, target=a.target, **(points if a.kind == "shatter" else {}))
+    if a.progress_file is not None:  # the app reads our pid from here to know the study is alive
+        atomic_write_json(a.progress_file, {"fraction": 0.0, "run": "", "what": "loading", "pid": os.getpid()})
     runs = [open_run(a.root or zoo_root(), rid) for rid in a.run_ids]
     parts = []
     for i, run_ in enumerate(runs):

@@ -42,6 +42,7 @@ from torch import nn
 from ._common import MechanismError
 
 Evaluate = Callable[[nn.Module], tuple[float, float]]  # net -> (mean loss, accuracy)
+TOLERANCE = 0.01  # nonconvex_fraction: negative curvature counts from 1% of the largest curvature at that point
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,12 @@ def _set(model: nn.Module, base: dict, dirs: list[tuple[float, dict]]) -> None:
     model.load_state_dict(state)
 
 
-def grid(lo: float, hi: float, points: int) -> np.ndarray:
-    if not isinstance(points, int) or isinstance(points, bool) or not 2 <= points <= 101:
-        raise MechanismError(f"A slice needs 2 to 101 points a direction, got {points!r}.")
+def grid(lo: float, hi: float, points: int, odd: bool = False) -> np.ndarray:
+    """``points`` evenly spaced steps from lo to hi; ``odd``: an odd count, so that a symmetric grid holds 0."""
+    if not isinstance(points, int) or isinstance(points, bool) or not 2 <= points <= 101 or (odd and points % 2 == 0):
+        what = "an odd number of points from 3 to 101 a direction (so that the trained weights lie on it)" if odd \
+            else "2 to 101 points a direction"
+        raise MechanismError(f"A slice needs {what}, got {points!r}.")
     return np.round(np.linspace(lo, hi, points), 10)
 
 
@@ -135,7 +139,7 @@ def slice_points(model: nn.Module, evaluate: Evaluate, view: str, *, points: int
         dirs = [filter_normalized_direction(base, g, names)]
         if view == "2d":
             dirs.append(filter_normalized_direction(base, g, names))
-        steps = grid(-span, span, points)
+        steps = grid(-span, span, points, odd=True)
         coords = [(a, b) for b in (steps if view == "2d" else [0.0]) for a in steps]
         base_for = base
     else:
@@ -181,7 +185,7 @@ def wiggle(frame: pd.DataFrame, view: str = "1d") -> float:
     ``TV = sum |L(a_i+1) - L(a_i)|``; a curve that only falls to its minimum and then only rises
     has ``TV = (L(first) - L(min)) + (L(last) - L(min))``, so the ratio is 1 for one valley (a
     bowl, whatever its width) and grows with every extra rise and fall. Unitless, >= 1;
-    descriptive, on one direction. NaN with fewer than 3 finite points or a flat slice.
+    descriptive, on one direction. NaN unless every point is finite (at least 3), and for a flat slice.
     """
     one = frame[frame["view"] == view].sort_values("a")
     loss = one["loss"].to_numpy(float)
@@ -196,9 +200,11 @@ def nonconvex_fraction(frame: pd.DataFrame) -> float:
     """Fraction of the 2-D slice's interior points where it curves down in some direction.
 
     At each interior grid point the 2 x 2 Hessian of the loss is estimated by central
-    differences; the point counts when its smaller eigenvalue is negative (the surface is
-    locally non-convex there; Li et al. 2018 map the same sign of the Hessian's eigenvalues).
-    0 for a convex bowl; in [0, 1]; NaN without a 2-D slice of at least 3 x 3 finite points.
+    differences; the point counts when its smaller eigenvalue is negative by more than
+    ``TOLERANCE`` times the larger one's magnitude (the surface curves down there by at least
+    1% of how it curves up; Li et al. 2018 map the ratio |lambda_min / lambda_max|) and by more
+    than a rounding floor, so that noise on a flat stretch does not count. 0 for a convex bowl; in [0, 1]; NaN without
+    a 2-D slice of at least 3 x 3 finite points.
     """
     two = frame[frame["view"] == "2d"]
     if two.empty:
@@ -211,5 +217,9 @@ def nonconvex_fraction(frame: pd.DataFrame) -> float:
     faa = (L[1:-1, 2:] - 2 * L[1:-1, 1:-1] + L[1:-1, :-2]) / ha ** 2
     fbb = (L[2:, 1:-1] - 2 * L[1:-1, 1:-1] + L[:-2, 1:-1]) / hb ** 2
     fab = (L[2:, 2:] - L[2:, :-2] - L[:-2, 2:] + L[:-2, :-2]) / (4 * ha * hb)
-    smaller = (faa + fbb) / 2 - np.sqrt(((faa - fbb) / 2) ** 2 + fab ** 2)
-    return float(np.mean(smaller < 0))
+    root = np.sqrt(((faa - fbb) / 2) ** 2 + fab ** 2)
+    smaller, larger = (faa + fbb) / 2 - root, (faa + fbb) / 2 + root
+    # rounding floor: 1e-5 of the largest loss over h^2, 100x what float32 passes can resolve in a second difference
+    floor = 1e-5 * float(np.abs(L).max()) / min(ha, hb) ** 2
+    scale = np.maximum(np.maximum(np.abs(larger), np.abs(smaller)), floor)
+    return float(np.mean(smaller < -TOLERANCE * scale))

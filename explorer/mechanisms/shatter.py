@@ -81,12 +81,22 @@ def lag_curve(C: np.ndarray) -> np.ndarray:
 
 
 def correlation_length(curve: np.ndarray, distances: np.ndarray) -> tuple[float, bool]:
-    """First distance where ``curve`` falls below 1/e (linear interpolation); (last distance, True) if never."""
+    """First distance where ``curve`` falls below 1/e (linear interpolation); (last distance, True) if never.
+
+    (NaN, False) when the curve has no finite value beyond lag 0: constant (e.g. zero) gradients have
+    no correlation, which is not the same as a perfect one. NaN lags are skipped.
+    """
+    if not np.isfinite(np.asarray(curve[1:], dtype=float)).any():
+        return float("nan"), False
+    last = 0  # the last finite lag before k: lag 0, where the correlation is 1
     for k in range(1, len(curve)):
+        if not np.isfinite(curve[k]):
+            continue
         if curve[k] < THRESHOLD:
-            c0, c1 = curve[k - 1], curve[k]
+            c0, c1 = curve[last], curve[k]
             f = (c0 - THRESHOLD) / (c0 - c1) if c0 != c1 else 0.0
-            return float(distances[k - 1] + f * (distances[k] - distances[k - 1])), False
+            return float(distances[last] + f * (distances[k] - distances[last])), False
+        last = k
     return float(distances[-1]), True
 
 

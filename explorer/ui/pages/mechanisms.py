@@ -44,7 +44,7 @@ def landscape_settings() -> LandscapeSettings:
 
 @st.fragment(run_every=2)
 def background(runs, kind, land, shat, names) -> None:
-    """Progress of the studies started in the background; a rerun shows the results when all are done."""
+    """Progress of the studies started in the background; the page is drawn again each time one ends."""
     states = [study_jobs.status(r, kind, land, shat) for r in runs]
     for r, s in zip(runs, states):
         if s is None:
@@ -53,7 +53,9 @@ def background(runs, kind, land, shat, names) -> None:
             st.error(f"{names[r.id]}: the study stopped: {s.error}")
         elif s.running:
             st.progress(min(1.0, s.fraction), text=f"{names[r.id]}: {s.what} ({s.fraction:.0%})")
-    if all(s is not None and not s.running for s in states) and not any(s.error for s in states):
+    running = {r.id for r, s in zip(runs, states) if s is not None and s.running}
+    before, st.session_state["mx_running"] = st.session_state.get("mx_running", set()), running
+    if before - running:  # a study has just ended: draw its result (once; an error stays shown above)
         st.rerun()
 
 
@@ -92,7 +94,10 @@ def render():
     opts = {"test_set": test_set, "landscape": land, "shatter": shat}
     missing = [r for r in runs if mechanism_table(r, kind, cached_only=True, **opts) is None]
     if missing and kind == "landscape":
-        started = [r for r in missing if study_jobs.status(r, kind, land, shat) is not None]
+        def active(r):  # running, or stopped with a reason; a finished study whose result is gone can be restarted
+            s = study_jobs.status(r, kind, land, shat)
+            return s is not None and (s.running or bool(s.error))
+        started = [r for r in missing if active(r)]
         if st.button(f"Compute the landscape of {len(missing)} run(s) in the background", key="mx_bg", type="primary"):
             for r in missing:
                 study_jobs.start(r, kind, land, shat)
