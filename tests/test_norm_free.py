@@ -49,11 +49,19 @@ def test_skipinit_scalars_start_at_zero_and_receive_gradient():
 
 
 def test_schemes_change_nothing_for_the_other_models():
-    """A spec without a scheme writes the keys it always wrote (records and condition ids unchanged) and
-    builds bit for bit the same model as before the switch existed."""
+    """A spec without a scheme writes the keys it always wrote (records and condition ids unchanged), has no
+    extra tensor, and the zoo's runs (trained before the switch existed) still load their weights exactly."""
+    from pathlib import Path
+    from explorer.runs import list_runs
     spec = parse_model_name("resnet20-nobn")
     assert set(spec.to_dict()) == {"family", "depth", "residual", "batchnorm", "shortcut", "num_classes"}
     assert not any("branch_scale" in k or "fixup" in k for k in init_model(spec, 0).state_dict())
+    run = next(r for r in list_runs(Path(__file__).resolve().parents[1] / "checkpoints").runs
+               if r.spec.name == "resnet20-nobn" and r.weights_file() is not None)
+    from safetensors.torch import load_file
+    stored = load_file(str(run.weights_file()))
+    loaded = run.load_model().state_dict()
+    assert set(stored) == set(loaded) and all(torch.equal(stored[k], loaded[k]) for k in stored)
 
 
 @pytest.mark.parametrize("name,label", [("resnet20-nobn-skipinit", "resnet20-nobn-skipinit (Nbn+SkipInit)"),
