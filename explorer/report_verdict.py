@@ -21,8 +21,9 @@ def _md(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join("" if (isinstance(v, float) and v != v) else
-                                       (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(("" if (isinstance(v, float) and v != v) else
+                                        (f"{v:.2f}" if isinstance(v, float) else str(v))).replace("|", "\\|")
+                                       for v in row) + " |")
     return "\n".join(lines)
 
 
