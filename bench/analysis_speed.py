@@ -43,7 +43,9 @@ def forward_vs_metrics(data, model_name: str, reduction: str) -> tuple[float, fl
     t0 = time.perf_counter()
     feats = extract(model, probe.images, mean, std, reduction=reduction)
     t1 = time.perf_counter()
-    score_features(feats, probe.labels.numpy(), DEFAULT_METRICS)
+    from explorer.separability import one_blas_thread
+    with one_blas_thread():  # as the analysis runs them (explorer.analysis.analyze_run)
+        score_features(feats, probe.labels.numpy(), DEFAULT_METRICS)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 
