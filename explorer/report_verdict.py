@@ -59,7 +59,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
             maps = [landscape_map(land[land["run_id"] == r.id], f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}")
                     for r in chosen if r.seed == 0 and (land["run_id"] == r.id).any()]
             save(alt.vconcat(alt.hconcat(*lines), alt.hconcat(*maps)), fig_dir / "landscape.png")
-            md += ["![loss landscape](figures/landscape.png)", ""]
+        md += ["![loss landscape](figures/landscape.png)", ""]
     shat = _tables(chosen, "shatter")
     if not shat.empty:
         md += ["### Shattered gradients", "",
@@ -75,7 +75,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
             charts = [shatter_chart(shat[shat["run_id"].isin([r.id for r in chosen if r.spec.depth == d])])
                       .properties(title=f"depth {d}", width=300, height=220) for d in DEPTHS]
             save(alt.hconcat(*charts), fig_dir / "shatter.png")
-            md += ["![shattered gradients](figures/shatter.png)", ""]
+        md += ["![shattered gradients](figures/shatter.png)", ""]
     return md
 
 

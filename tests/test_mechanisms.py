@@ -38,8 +38,8 @@ def _zero_branch(block):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
     else:
-        nn.init.zeros_(block.last_conv.weight)
-        nn.init.zeros_(block.last_conv.bias)
+        nn.init.zeros_(block.branch_convs[-1].weight)
+        nn.init.zeros_(block.branch_convs[-1].bias)
 
 
 X = torch.randn(24, 3, 32, 32)
