@@ -150,7 +150,7 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
         d_, ea, eb = _cmp(v, P, Ps)
         if d_ is None:
             return _thin(ea, eb, P, Ps)
-        nums = f"train error {P} {ea.text('.2f')}% vs {Ps} {eb.text('.2f')}%"
+        nums = f"train error, %: {P} {ea.text('.2f')} vs {Ps} {eb.text('.2f')}"
         if d_ > 0:
             return "ruled out", f"The deeper plain net fits its own training set worse ({nums}); overfitting cannot explain its higher test error."
         if d_ < 0:

@@ -66,6 +66,10 @@ def landscape_views(df, colors, names) -> None:
         if (df["view"] == view).any():
             st.markdown(f"**{value.capitalize()} {title}**")
             st.altair_chart(landscape_line_chart(df, view, value, colors), use_container_width=True)
+            if view == "line":
+                st.caption("Evaluated in eval mode all along: at α = 0 BatchNorm's running statistics are those of a "
+                           "fresh net (mean 0, variance 1), so it normalises nothing there, and a deep net with "
+                           "BatchNorm can start at a very large loss.")
     two = df[df["view"] == "2d"]
     if two.empty:
         return

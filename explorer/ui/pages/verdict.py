@@ -4,8 +4,9 @@ import streamlit as st
 from explorer.verdict import NETS, build, norm_free_table
 from explorer.ui.common import csv_button, guarded, load_runs
 
-STATUS_MARK = {"supported": "✅ supported", "ruled out": "❌ ruled out", "not supported": "❌ not supported",
-               "not resolved": "➖ not resolved", "too thin": "⚠️ too thin", "not measured": "⚠️ not measured"}
+# coloured words, not emoji (a browser without an emoji font draws empty boxes)
+STATUS_COLOR = {"supported": "green", "ruled out": "red", "not supported": "red", "not resolved": "gray",
+                "too thin": "orange", "not measured": "orange"}
 
 
 @guarded
@@ -42,16 +43,16 @@ def render():
     st.caption("Nets: " + "; ".join(f"{k}: {len(ids)} run(s)" for k, ids in v.runs.items())
                + f" ({v.data}). A net with no run is reported as not measured.")
     keys = [f"{n}-{d}" for n in NETS for d in (shallow, deep)]
-    shown = pd.DataFrame([{"explanation": r.explanation, "measure": r.measure,
+    shown = pd.DataFrame([{"explanation": r.explanation, "verdict": r.status, "measure": r.measure,
                            **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
-                           "verdict": STATUS_MARK.get(r.status, r.status), "why": r.verdict,
-                           "a yes would look like": r.yes_looks_like} for r in v.rows])
-    st.dataframe(shown, hide_index=True, use_container_width=True,
+                           "a yes would look like": r.yes_looks_like, "why": r.verdict} for r in v.rows])
+    st.dataframe(shown, hide_index=True, use_container_width=True, height=38 * (len(shown) + 1),
                  column_config={"why": st.column_config.TextColumn(width="large")})
     csv_button(v.to_frame(), "verdict.csv", "Download verdict CSV")
     st.subheader("In words")
     for r in v.rows:
-        st.markdown(f"- **{r.explanation}** ({r.measure}): {STATUS_MARK.get(r.status, r.status)}. {r.verdict}")
+        st.markdown(f"- **{r.explanation}** ({r.measure}): :{STATUS_COLOR.get(r.status, 'gray')}[**{r.status}**]. "
+                    f"{r.verdict}")
 
     st.subheader("BatchNorm's role, tested")
     st.caption("Residual nets without BatchNorm made trainable by SkipInit (a zero-initialised scalar on each branch, "
