@@ -28,7 +28,8 @@ FAST = dict(batch_size=64, augment=False, train_eval_size=200)
 
 
 def _zoo(prefix: str) -> list[Path]:
-    return sorted(p for p in ZOO.iterdir() if p.name.startswith(prefix + "-s"))
+    import re
+    return sorted(p for p in ZOO.iterdir() if re.match(re.escape(prefix) + r"-s\d+-", p.name))
 
 
 @pytest.fixture(scope="module")
