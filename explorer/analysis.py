@@ -68,17 +68,19 @@ def embedded(feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[str],
-                   progress: Callable[[float, str], None] | None = None,
-                   dims: dict[str, int] | None = None) -> list[dict]:
-    """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note.
+                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
+    """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
+    return score_embedded(embedded(feats), {s: int(X.shape[1]) for s, X in feats.items()}, y, metrics, progress)
 
-    ``dims``: the stages' feature dimensions when ``feats`` are already :func:`embedded` copies.
-    """
-    rows, total, done = [], len(feats) * len(metrics), 0
-    for stage, Z in embedded(feats).items():
+
+def score_embedded(Z: dict[str, np.ndarray], dims: dict[str, int], y: np.ndarray, metrics: list[str],
+                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
+    """:func:`score_features` on features already :func:`embedded`; ``dims``: each stage's own dimension."""
+    rows, total, done = [], len(Z) * len(metrics), 0
+    for stage, X in Z.items():
         for m in metrics:
-            value, note = sep.score(m, Z, y, **_metric_kwargs(m))
-            rows.append({"stage": stage, "dims": int((dims or {}).get(stage, feats[stage].shape[1])), "n": int(Z.shape[0]), "metric": m,
+            value, note = sep.score(m, X, y, **_metric_kwargs(m))
+            rows.append({"stage": stage, "dims": dims[stage], "n": int(X.shape[0]), "metric": m,
                          "value": float(value), "note": note or ""})
             done += 1
             if progress is not None:
@@ -203,12 +205,13 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
         with sep.one_blas_thread():
-            dims, feats = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
-            rows = score_features(feats, probe.labels.numpy(), metrics, progress=inner, dims=dims)
+            dims, Z = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
+            del feats
+            rows = score_embedded(Z, dims, probe.labels.numpy(), metrics, progress=inner)
             if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
                 cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
-                                   all_projections(feats, probe.labels.numpy()), shipped=ship)
-        del feats
+                                   all_projections(Z, probe.labels.numpy()), shipped=ship)
+        del Z
         cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
                          shipped=ship)
     prov = _provenance(run)
@@ -221,29 +224,28 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
 
 
 def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFrame:
-    """The 2-D view of one stage (columns c1, c2, class). flat: from the cache, where the analysis put
-    the views of every stage, else from one extraction (whose views are then cached); gap: from the
-    cached gap features (or the shipped views of a zoo run)."""
+    """The 2-D view of one stage (columns c1, c2, class): from the cache, where the analysis put the
+    views of every stage (flat; the zoo's ship for both reductions), else from the run's features
+    (gap: cached; flat: one extraction, whose views of every stage are then cached)."""
     probe, ds, _ = probe_for(run)
     mean, std = run_mean_std(run, ds)
+    y = probe.labels.numpy()
     key = {**_input_key(run, probe, mean, std, reduction), "kind": "projections"}
-    found = cache.read_arrays(key)
-    if found is None and reduction == "gap":  # gap features are cached: one view costs milliseconds
-        found = {}
-    elif found is None:
+    found = cache.read_arrays(key) or {}
+    xy = found.get(f"{stage}|{method}")
+    if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
         feats = run_features(run, probe, mean, std, reduction)
         with sep.one_blas_thread():
-            found = all_projections(embedded(feats), probe.labels.numpy())
-        cache.write_arrays(key, found)
-    xy = found.get(f"{stage}|{method}")
-    if xy is None:  # a gap view, or one that failed: compute it (once more, to say why)
-        feats = run_features(run, probe, mean, std, reduction)
-        try:
-            with sep.one_blas_thread():
-                xy = project(feats[stage], probe.labels.numpy(), method)
-        except ValueError as e:
-            raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
-    return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in probe.labels.numpy()]})
+            if reduction == "flat" and not found:
+                found = all_projections(embedded(feats), y)
+                cache.write_arrays(key, found)
+                xy = found.get(f"{stage}|{method}")
+            if xy is None:
+                try:
+                    xy = project(feats[stage], y, method)
+                except ValueError as e:
+                    raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
+    return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in y]})
 
 
 def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,

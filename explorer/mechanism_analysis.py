@@ -116,7 +116,6 @@ def _training_images(run: Run, ds, probe, mean, std, n: int):
 def _landscape(run: Run, ds, probe, mean, std, cfg: LandscapeSettings, progress=None) -> pd.DataFrame:
     from .mechanisms.landscape import batch_evaluator, slice_points, to_frame
     from .models import init_model
-    import torch
     x, y, source = _training_images(run, ds, probe, mean, std, cfg.images)
     model, ev = run.load_model(), batch_evaluator(x, y)
     views = (["line"] if run.seed is not None else []) + ["1d"] + (["2d"] if cfg.grid else [])
@@ -187,14 +186,14 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
            "settings": _settings_key(kind, test_set, landscape, shatter)}
-    keys = [key]
-    if kind == "landscape":  # on the training subset when its data is here (the shipped results are), else the probe set
+    reads, here = [key], True
+    if kind == "landscape":  # on the run's training images when its data is here (the shipped results are), else the probe set
         fp = run.record.data.fingerprint
         train_key = {**key, "images": f"training split {fp}"}
-        here = ds is not None and fp and ds.fingerprint == fp
-        keys = [train_key] if here else [train_key, key]
+        here = bool(ds is not None and fp and ds.fingerprint == fp)
+        reads, key = ([train_key], train_key) if here else ([train_key, key], key)  # key: where a result is written
     rows = None
-    for k in keys if use_cache else []:
+    for k in reads if use_cache else []:
         entry = cache.read_json(k)
         rows = entry.get("rows") if entry else None
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
@@ -205,7 +204,6 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     if rows is None:
         if cached_only:
             return None
-        key = keys[0] if kind != "landscape" or here else key
         if kind == "landscape":
             df = _landscape(run, ds if here else None, probe, mean, std, landscape, progress)
         else:
@@ -227,17 +225,3 @@ def json_rows(df: pd.DataFrame) -> list[dict]:
         out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
                         v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
     return out
-
-
-def mechanism_tables(runs: list[Run], kind: str, *, use_cache: bool = True,
-                     progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
-    """Many runs -> one table, with each run's label and condition (explorer.tables.label_table)."""
-    from .tables import label_table
-    parts = []
-    for i, run in enumerate(runs):
-        if progress is not None:
-            progress(i / max(1, len(runs)), f"{run.id}: {kind}")
-        parts.append(mechanism_table(run, kind, use_cache=use_cache))
-    if not parts:
-        return pd.DataFrame()
-    return label_table(pd.concat(parts, ignore_index=True), runs)

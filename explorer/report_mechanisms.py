@@ -30,6 +30,12 @@ def _tables(runs: list[Run], kind: str) -> pd.DataFrame:
     return label_table(pd.concat(parts, ignore_index=True), runs) if parts else pd.DataFrame()
 
 
+def zoo_nets(runs: list[Run], depths) -> list[Run]:
+    """The finished plain and residual cifar nets with BatchNorm (no SkipInit / Fixup) at ``depths``, with weights."""
+    return [r for r in runs if r.spec.family == "cifar" and r.spec.batchnorm and r.spec.scheme == "none"
+            and r.spec.depth in depths and r.status == "finished" and r.weights_file() is not None]
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
@@ -75,8 +81,7 @@ def _signal_sentence(depth: int, df: pd.DataFrame, nets: dict[str, list[str]]) -
 
 def section(runs: list[Run], fig_dir: Path, figures: bool, save: Callable) -> list[str]:
     """Markdown lines (and PNG figures) of the mechanisms section; empty when nothing is cached."""
-    chosen = [r for r in runs if r.spec.family == "cifar" and r.spec.batchnorm and r.spec.depth in DEPTHS
-              and r.status == "finished" and r.weights_file() is not None]
+    chosen = zoo_nets(runs, DEPTHS)
     md = ["## Mechanisms: plain vs residual, block by block", "",
           "From the cached studies of the zoo's nets with BatchNorm (`python -m explorer mechanisms RUN... --kind "
           "lesion|profile|signal`); the probe set is the 500 test images. Lines: one a run; colour: the condition.", ""]

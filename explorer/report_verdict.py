@@ -10,30 +10,16 @@ import altair as alt
 import pandas as pd
 
 from .landscape_charts import landscape_line_chart, landscape_map, shatter_chart
-from .report_mechanisms import _tables
+from .report import _md_table
+from .report_mechanisms import _tables, zoo_nets
 from .runs import Run
 from .verdict import NETS, build, norm_free_table
 
 DEPTHS = (20, 56)
 
 
-def _md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(("" if (isinstance(v, float) and v != v) else
-                                        (f"{v:.2f}" if isinstance(v, float) else str(v))).replace("|", "\\|")
-                                       for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _chosen(runs: list[Run]) -> list[Run]:
-    return [r for r in runs if r.spec.family == "cifar" and r.spec.batchnorm and r.spec.scheme == "none"
-            and r.spec.depth in DEPTHS and r.status == "finished" and r.weights_file() is not None]
-
-
 def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Callable) -> list[str]:
-    chosen = _chosen(runs)
+    chosen = zoo_nets(runs, DEPTHS)
     md = []
     land = _tables(chosen, "landscape")
     if not land.empty:
@@ -51,7 +37,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
                 rows.append({"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
                              "loss at the trained weights": float(one[(one["view"] == "1d") & (one["a"] == 0)]["loss"].iloc[0]),
                              "1-D roughness": wiggle(one), "2-D non-convex share": nonconvex_fraction(one)})
-        md += [_md(pd.DataFrame(rows).sort_values(["net", "seed"])), ""]
+        md += [_md_table(pd.DataFrame(rows).sort_values(["net", "seed"]), ".2f"), ""]
         if figures:
             lines = [landscape_line_chart(land[land["run_id"].isin([r.id for r in chosen if r.spec.depth == d])], "1d")
                      .properties(title=f"depth {d}: loss along a random direction", width=300, height=220)
@@ -70,7 +56,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
         rows = [{"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
                  "correlation length": float(lengths.loc[r.id, "length"]),
                  "lower bound": bool(lengths.loc[r.id, "censored"])} for r in chosen if r.id in lengths.index]
-        md += [_md(pd.DataFrame(rows).sort_values(["net", "seed"])), ""]
+        md += [_md_table(pd.DataFrame(rows).sort_values(["net", "seed"]), ".2f"), ""]
         if figures:
             charts = [shatter_chart(shat[shat["run_id"].isin([r.id for r in chosen if r.spec.depth == d])])
                       .properties(title=f"depth {d}", width=300, height=220) for d in DEPTHS]
@@ -88,12 +74,15 @@ def verdict_section(runs: list[Run]) -> list[str]:
     else:
         md += ["Residual nets without BatchNorm trained with SkipInit (De & Smith 2020) or Fixup (Zhang et al. 2019), "
                "beside the same net with and without BatchNorm at the same recipe. Share of the gap closed: "
-               "(no BN − scheme) / (no BN − BN) in test error.", "", _md(nf.drop(columns=["runs"])), ""]
-        for row in nf[nf["net"].str.startswith("no BN +")].itertuples():
-            share = row[7]
-            if share == share:
-                md.append(f"- Depth {row.depth} ({row.recipe}): {row.net} closes {100 * share:.0f}% of the test-error gap "
-                          f"between the no-BN net and BatchNorm ({row[5]} vs the BN net's and the no-BN net's in the table).")
+               "(no BN − scheme) / (no BN − BN) in test error.", "", _md_table(nf.drop(columns=["runs"]), ".2f"), ""]
+        rows = nf.to_dict(orient="records")
+        for row in rows:
+            share = row["share of the no-BN gap closed"]
+            if row["net"].startswith("no BN +") and share == share:
+                test = {r["net"]: r["test error %"] for r in rows if (r["depth"], r["recipe"]) == (row["depth"], row["recipe"])}
+                md.append(f"- Depth {row['depth']} ({row['recipe']}): {row['net']} closes {100 * share:.0f}% of the "
+                          f"test-error gap between the no-BN net and BatchNorm (test error, %: {row['test error %']}, "
+                          f"against {test['BN']} with BatchNorm and {test['no BN']} without).")
         md.append("")
     v = build(runs, 20, 56)
     if v.rows:
@@ -104,5 +93,5 @@ def verdict_section(runs: list[Run]) -> list[str]:
         table = pd.DataFrame([{"explanation": r.explanation, "measure": r.measure,
                                **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
                                "verdict": r.status} for r in v.rows])
-        md += [_md(table), ""] + [f"- **{r.explanation}**: {r.verdict}" for r in v.rows] + [""]
+        md += [_md_table(table), ""] + [f"- **{r.explanation}**: {r.verdict}" for r in v.rows] + [""]
     return md

@@ -27,7 +27,6 @@ LAUNCH_GRACE_S = 60  # a study that has not written its pid this long after its 
 
 @dataclass(frozen=True)
 class StudyStatus:
-    run_id: str
     running: bool
     fraction: float  # 0..1
     what: str  # the view being computed, or "done"
@@ -63,7 +62,7 @@ def status(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) 
             error = lines[-1][:300] if lines else "the study stopped without a message."
         except OSError:
             error = "the study stopped without a message."
-    return StudyStatus(run.id, running, float(p.get("fraction") or 0.0), str(p.get("what") or ""), error)
+    return StudyStatus(running, float(p.get("fraction") or 0.0), str(p.get("what") or ""), error)
 
 
 def start(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .runs import Run, condition_fields, condition_id
+from .runs import Run, condition_fields
 
 NETS = ("plain", "residual")
 
@@ -117,20 +116,12 @@ def _recipe(r: Run, free: tuple[str, ...]) -> str:
     return json.dumps(f, sort_keys=True, default=str)
 
 
-def _values(nets: dict[str, list[Run]], measure: Callable[[Run], float]) -> dict[str, Estimate]:
-    return {k: Estimate.of([measure(r) for r in rs]) for k, rs in nets.items()}
-
-
 def build(runs: list[Run], shallow: int = 20, deep: int = 56, data: str | None = None) -> Verdict:
     """The verdict table for the runs present (see the module doc); measures come from the caches only."""
     from . import verdict_rows
     nets, description = pick_nets(runs, shallow, deep, data)
     rows = verdict_rows.rows(nets, shallow, deep) if nets else ()
     return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items()}, tuple(rows))
-
-
-def condition_ids(nets: dict[str, list[Run]]) -> dict[str, str]:
-    return {k: condition_id(v[0].record) for k, v in nets.items()}
 
 
 def norm_free_table(runs: list[Run]) -> pd.DataFrame:

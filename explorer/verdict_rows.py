@@ -11,10 +11,15 @@ from typing import Callable
 import numpy as np
 
 from .runs import Run
-from .verdict import Estimate, VerdictRow, _values, differs
+from .verdict import Estimate, VerdictRow, differs
 
 THIN = "too thin"
 VANISHED = 0.1  # a gradient ratio an order of magnitude below 1: what "vanishing" would have to mean
+
+
+def _values(nets: dict[str, list[Run]], measure: Callable[[Run], float]) -> dict[str, Estimate]:
+    """Net key -> the measure's mean ± 95% CI over the net's replicates."""
+    return {k: Estimate.of([measure(r) for r in rs]) for k, rs in nets.items()}
 
 
 def _safe(f: Callable[[Run], float]) -> Callable[[Run], float]:

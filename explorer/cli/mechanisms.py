@@ -47,21 +47,18 @@ def run(a) -> int:
     points = {"points": a.points} if a.points is not None else {}  # --points belongs to the kind being run
     land = LandscapeSettings(images=a.images, grid=a.grid, span=a.span, **(points if a.kind == "landscape" else {}))
     shat = ShatterSettings(lines=a.lines, target=a.target, **(points if a.kind == "shatter" else {}))
-    if a.progress_file is not None:  # the app reads our pid from here to know the study is alive
-        atomic_write_json(a.progress_file, {"fraction": 0.0, "run": "", "what": "loading", "pid": os.getpid()})
+    def report(fraction: float, run_id: str = "", what: str = "") -> None:
+        if a.progress_file is not None:  # the app reads our pid from here to know the study is alive
+            atomic_write_json(a.progress_file, {"fraction": fraction, "run": run_id, "what": what, "pid": os.getpid()})
+    report(0.0, what="loading")
     runs = [open_run(a.root or zoo_root(), rid) for rid in a.run_ids]
     parts = []
     for i, run_ in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] {run_.id}: {a.kind}", file=sys.stderr)
-
-        def progress(f, what, i=i):
-            if a.progress_file is not None:
-                atomic_write_json(a.progress_file, {"fraction": (i + f) / len(runs), "run": run_.id, "what": what,
-                                                    "pid": os.getpid()})
         parts.append(mechanism_table(run_, a.kind, use_cache=not a.no_cache, ship=a.ship, test_set=a.test_set,
-                                     landscape=land, shatter=shat, progress=progress))
-    if a.progress_file is not None:
-        atomic_write_json(a.progress_file, {"fraction": 1.0, "run": "", "what": "done", "pid": os.getpid()})
+                                     landscape=land, shatter=shat,
+                                     progress=lambda f, what, i=i, rid=run_.id: report((i + f) / len(runs), rid, what)))
+    report(1.0, what="done")
     df = label_table(pd.concat(parts, ignore_index=True), runs)
     if a.csv is not None:
         write_csv(df, a.csv)

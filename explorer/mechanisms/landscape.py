@@ -129,11 +129,10 @@ def slice_points(model: nn.Module, evaluate: Evaluate, view: str, *, points: int
             raise MechanismError("The init-to-trained line needs the run's initial weights.")
         if set(init_state) != set(base):
             raise MechanismError("The initial weights do not have the trained net's tensors.")
-        diff = {k: (base[k] - init_state[k]) if base[k].is_floating_point() else base[k] for k in base}
-        start = {k: init_state[k].detach().clone() if base[k].is_floating_point() else base[k] for k in base}
+        # from the initial state towards the trained one (_set moves floating tensors only, integer buffers as trained)
+        origin = {k: init_state[k] if base[k].is_floating_point() else base[k] for k in base}
+        dirs = [{k: base[k] - init_state[k] for k in base if base[k].is_floating_point()}]
         coords = [(a, 0.0) for a in grid(0.0, 1.0, points)]  # no extrapolation: see the module doc
-        dirs = [diff]
-        base_for = start
     elif view in ("1d", "2d"):
         g, names = torch.Generator().manual_seed(seed), movable(model)
         dirs = [filter_normalized_direction(base, g, names)]
@@ -141,13 +140,13 @@ def slice_points(model: nn.Module, evaluate: Evaluate, view: str, *, points: int
             dirs.append(filter_normalized_direction(base, g, names))
         steps = grid(-span, span, points, odd=True)
         coords = [(a, b) for b in (steps if view == "2d" else [0.0]) for a in steps]
-        base_for = base
+        origin = base
     else:
         raise MechanismError(f"Unknown view {view!r}; expected line, 1d or 2d.")
     out = []
     try:
         for i, (a, b) in enumerate(coords):
-            _set(model, base_for, list(zip((a, b), dirs)))
+            _set(model, origin, list(zip((a, b), dirs)))
             loss, acc = evaluate(model)
             out.append(SlicePoint(view, float(a), float(b), float(loss), float(acc)))
             if progress is not None:

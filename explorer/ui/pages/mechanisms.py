@@ -96,7 +96,8 @@ def render():
                                                key="mx_test", help="Each block deleted over every test image; slower.")
     land, shat = (landscape_settings() if kind == "landscape" else LandscapeSettings()), ShatterSettings()
     opts = {"test_set": test_set, "landscape": land, "shatter": shat}
-    missing = [r for r in runs if mechanism_table(r, kind, cached_only=True, **opts) is None]
+    cached = {r.id: mechanism_table(r, kind, cached_only=True, **opts) for r in runs}  # read once, drawn below
+    missing = [r for r in runs if cached[r.id] is None]
     if missing and kind == "landscape":
         def active(r):  # running, or stopped with a reason; a finished study whose result is gone can be restarted
             s = study_jobs.status(r, kind, land, shat)
@@ -123,7 +124,7 @@ def render():
     for i, run in enumerate(runs):
         bar.progress(i / len(runs), text=f"{labels.run[run.id]} ({i + 1}/{len(runs)})")
         try:
-            parts.append(mechanism_table(run, kind, **opts))
+            parts.append(cached[run.id] if cached[run.id] is not None else mechanism_table(run, kind, **opts))
         except ValueError as e:
             st.warning(f"{labels.run[run.id]} is skipped: {e}")
     bar.empty()
