@@ -115,11 +115,19 @@ def ratio_chart(ratios: pd.DataFrame, colors: dict[str, str] | None = None) -> a
     return (line + one).properties(height=260)  # titled by the page (a title inside a column chart is clipped)
 
 
-def late_ratio_chart(late: pd.DataFrame) -> alt.Chart:
-    """Late-training stage0 / last-stage ratio against depth, a line a series, each point a condition's median."""
+def late_ratio_chart(late: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
+    """Late-training stage0 / last-stage ratio against depth, a line a series, each point a condition's median.
+
+    ``colors`` (condition label -> colour, the page's map): a series takes the colour of its first
+    condition, so that the same condition has the same colour here as in every other chart.
+    """
     g = late.groupby(["net", "depth"])["ratio"].agg(median="median", lo="min", hi="max", runs="count").reset_index()
+    series = None
+    if colors:
+        first = late.drop_duplicates("net").set_index("net")["condition_label"]
+        series = {net: colors[c] for net, c in first.items() if c in colors}
     base = alt.Chart(g).encode(x=alt.X("depth:Q", scale=alt.Scale(type="log", base=2), title="depth (layers)"),
-                               color=alt.Color("net:N", title="net", legend=alt.Legend(labelLimit=0)))
+                               color=_color("net:N", "net", series))
     y_title = "stage0 / last stage (log)"
     y = alt.Y("median:Q", scale=alt.Scale(type="log"), title=y_title)
     return (base.mark_line(point=True).encode(y=y, tooltip=["net", "depth", alt.Tooltip("median:Q", format=".3e"),
@@ -210,10 +218,13 @@ def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:
 
 def cka_heatmap(table: pd.DataFrame, title: str) -> alt.Chart:
     """A square matrix of linear CKA values (columns a, b, cka) as a labelled heat map."""
-    base = alt.Chart(table).encode(x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-30)),
-                                   y=alt.Y("b:N", title=None, sort=None, axis=alt.Axis(labelLimit=0)))
+    # every label drawn (never thinned out to every other one), a cell at least 36 px wide
+    step = alt.Step(max(36, 320 // max(1, table["a"].nunique())))
+    base = alt.Chart(table).encode(
+        x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-30, labelOverlap=False)),
+        y=alt.Y("b:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelOverlap=False)))
     heat = base.mark_rect().encode(color=alt.Color("cka:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="CKA"),
                                    tooltip=["a", "b", alt.Tooltip("cka:Q", format=".3f")])
     text = base.mark_text(fontSize=11).encode(text=alt.Text("cka:Q", format=".2f"),
                                               color=alt.condition("datum.cka > 0.6", alt.value("white"), alt.value("black")))
-    return (heat + text).properties(title=title, width=320, height=320)
+    return (heat + text).properties(title=title, width=step, height=step)

@@ -29,7 +29,9 @@ def render():
     st.caption("Click a legend entry to highlight it. " + (f"Band: {band_kind} over the replicates of each condition "
                                                            "(t-distribution for the CI), clipped to the metric's range."
                                                               if band_kind else ""))
-    st.altair_chart(gap_chart(generalisation_gap(hist), colors), use_container_width=True)
+    # the title as page text: Streamlit clips an Altair title drawn right after a caption
+    st.markdown("**Generalisation gap** (clean train accuracy − test accuracy, per epoch)")
+    st.altair_chart(gap_chart(generalisation_gap(hist), colors).properties(title=""), use_container_width=True)
     csv_button(hist, "curves.csv", "Download curves CSV")
 
     st.subheader("Per-class test accuracy")

@@ -48,11 +48,12 @@ def render():
     c5.markdown("**stage0 / last stage over training** (median over replicates)")
     c6.markdown("**late-training ratio against depth** (last 10% of steps)")
     c5.altair_chart(ratio_chart(ratios, colors), use_container_width=True)
-    c6.altair_chart(late_ratio_chart(late), use_container_width=True)
+    c6.altair_chart(late_ratio_chart(late, colors), use_container_width=True)
     worst = late.sort_values("ratio").head(1)
     if not worst.empty and worst["ratio"].iloc[0] == worst["ratio"].iloc[0]:
         st.caption(f"Smallest late-training ratio here: {worst['ratio'].iloc[0]:.2e} ({worst['run'].iloc[0]}).")
-    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, use_container_width=True)
+    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, use_container_width=True,
+                 column_config={"ratio": st.column_config.NumberColumn(format="%.3e")})
     csv_button(late, "vanishing_gradient_test.csv", "Download vanishing-gradient test CSV")
     def every_step():
         full = gradient_table(runs, stages, max_points=10**9, stat=key, labels=labels)

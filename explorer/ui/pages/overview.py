@@ -33,12 +33,15 @@ def render():
     st.title("Residual Explorer")
     st.markdown(
         "Deeper plain networks can train **worse** than shallower ones — the *degradation problem*. "
-        "This app lets you see it with your own eyes and test three usual explanations on the same models:\n\n"
+        "This app lets you see it with your own eyes and test the usual explanations on the same models:\n\n"
         "1. **Overfitting?** Compare train and test accuracy (Curves page): if deeper plain nets also have higher "
         "*training* error, overfitting does not explain it.\n"
         "2. **Vanishing gradients?** The mean |grad| of every stage at every step (Gradients page), first stage vs last.\n"
         "3. **Lost class information?** Fisher, LDA and mutual-information separability of the probe set's features "
         "at every stage (Separability page).\n\n"
+        "The **Mechanisms** page tests the later explanations (ensembles of shallow paths, signal propagation and rank "
+        "collapse, shattered gradients, the loss landscape), and the **Verdict** page weighs every explanation against "
+        "the runs present, with confidence intervals over replicates.\n\n"
         "**Start:** pick models in the sidebar (depth, residual, BatchNorm), or train new ones on the Train page."
     )
     runs, _ = load_runs(st.session_state.get("source", "both"))

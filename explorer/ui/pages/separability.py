@@ -32,23 +32,29 @@ def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> d
     return run_features(_run, probe, *run_mean_std(_run, data), reduction)
 
 
+MAX_CKA_RUNS = 8  # runs in the across-runs CKA map (a 64-cell matrix; more would not be readable)
+
+
 def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) -> None:
     st.subheader("Linear CKA")
     st.caption("Linear centred kernel alignment (Kornblith et al. 2019) of the probe features: 1 = the same "
-               "representation up to rotation and scale, 0 = unrelated. Left: every pair of stages of the run above; "
-               "right: the chosen stage across the selected runs (global-average-pooled features).")
+               "representation up to rotation and scale, 0 = unrelated. First: every pair of stages of the run above; "
+               "then: the chosen stage across the selected runs (global-average-pooled features).")
     feats = cached_features(str(run.path), _mtime(run), "gap", run)
     stages = list(feats)
     rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in stages for b in stages]
-    c1, c2 = st.columns(2)
-    c1.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"))
-    same = [r for r in runs if stage in r.spec.stage_names][:8]
+    st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"), use_container_width=False)
+    same = [r for r in runs if stage in r.spec.stage_names]
     if len(same) > 1:
-        fs = {names[r.id]: cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in same}
+        shown = same[:MAX_CKA_RUNS]
+        fs = {names[r.id]: cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in shown}
         rows = [{"a": a, "b": b, "cka": sep.linear_cka(fs[a], fs[b])} for a in fs for b in fs]
-        c2.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"))
+        # full width: the run labels are long, and every one of them must show
+        st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"), use_container_width=False)
+        if len(same) > len(shown):
+            st.caption(f"The first {len(shown)} of the {len(same)} selected runs; pick runs by name to compare others.")
     else:
-        c2.info("Select two or more runs to compare the same stage across models.")
+        st.info("Select two or more runs to compare the same stage across models.")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
