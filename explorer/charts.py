@@ -221,7 +221,7 @@ def cka_heatmap(table: pd.DataFrame, title: str) -> alt.Chart:
     # every label drawn (never thinned out to every other one), a cell at least 36 px wide
     step = alt.Step(max(36, 320 // max(1, table["a"].nunique())))
     base = alt.Chart(table).encode(
-        x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-30, labelOverlap=False)),
+        x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-50, labelOverlap=False)),
         y=alt.Y("b:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelOverlap=False)))
     heat = base.mark_rect().encode(color=alt.Color("cka:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="CKA"),
                                    tooltip=["a", "b", alt.Tooltip("cka:Q", format=".3f")])
