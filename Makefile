@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/streamlit run app.py
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 # Headless Chromium for the browser test (Debian's package; needs root). Without it that test skips.
 chromium:

@@ -9,6 +9,13 @@ information, Fisher ratio, CKA), and signal propagation at the trained and at th
 weights. Prints each part's time, the total, the time of one plain forward pass over the
 same images, and total / forward; medians of ``--repeats`` runs. Random weights (seed 0)
 unless --run gives a run folder. Target: the total within 60 s on the 2-core machine.
+
+It also prints the arithmetic floor of that work on this machine: the floating-point operations
+of the convolutions and matrix products each part runs (counted by torch's FlopCounterMode on a
+slice of the images and scaled, as these costs are linear in the number of images; the metrics'
+eigendecompositions are not counted, so this is a lower bound), divided by the best rate this
+machine's BLAS reaches on a large square matrix product (median of 5) -- a rate no convolution
+here exceeds. No implementation of the same exact work can take less time.
 """
 from __future__ import annotations
 
@@ -44,6 +51,24 @@ def _model_and_probe(a):
     return model.eval(), seed, normalize(probe.images, mean, std), probe.labels
 
 
+def _gemm_rate(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an n x n float32 matrix product on this machine: the median of ``repeats``."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    return statistics.median(2 * n ** 3 / _timed(lambda: a @ b) for _ in range(repeats))
+
+
+def _flops(parts: dict, x, y, slice_size: int = 20) -> dict[str, float]:
+    """Counted FLOPs of each part on all of ``x``, from a run on its first ``slice_size`` images."""
+    from torch.utils.flop_counter import FlopCounterMode
+    out = {}
+    for name, fn in parts.items():
+        with FlopCounterMode(display=False) as counter:
+            fn(x[:slice_size], y[:slice_size])  # the metrics' matrix products grow faster than n: undercounted
+        out[name] = counter.get_total_flops() * len(x) / slice_size
+    return out
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -60,17 +85,24 @@ def main():
     print(f"{model.spec.name}: {len(model.blocks())} blocks, {len(x)} images {tuple(x.shape[1:])}, "
           f"torch threads {torch.get_num_threads()}")
 
-    def forward():
+    def forward_of(xs):
         with torch.no_grad():
-            for i in range(0, len(x), 128):  # the studies' default batch, channels-last as they run
-                model(x[i:i + 128].contiguous(memory_format=torch.channels_last))
+            for i in range(0, len(xs), 128):  # the studies' default batch, channels-last as they run
+                model(xs[i:i + 128].contiguous(memory_format=torch.channels_last))
 
-    parts = {
-        "lesions (singles + k=1..10)": lambda: mech.lesion_study(model, x, y),
-        "profiles": lambda: mech.block_profiles(model, x, y),
-        "signal, trained weights": lambda: mech.signal_profile(model, x, y),
-        "signal, initial weights": lambda: mech.signal_at_init(model.spec, seed, x, y),
+    def forward():
+        forward_of(x)
+
+    studies = {
+        "lesions (singles + k=1..10)": lambda xs, ys: mech.lesion_study(model, xs, ys),
+        "profiles": lambda xs, ys: mech.block_profiles(model, xs, ys),
+        "signal, trained weights": lambda xs, ys: mech.signal_profile(model, xs, ys),
+        "signal, initial weights": lambda xs, ys: mech.signal_at_init(model.spec, seed, xs, ys),
     }
+    parts = {name: (lambda fn=fn: fn(x, y)) for name, fn in studies.items()}
+    # Counted on a slice of the images: the profiles' extraction only (their metrics need every class in
+    # every fold; their matrix products and eigendecompositions are left out of the floor).
+    counted = dict(studies, profiles=lambda xs, ys: mech.block_features(model, xs))
     # The machine is shared and its load drifts: each part is set against a forward pass timed
     # just before it, and the ratios are the medians of the per-repeat ratios.
     times: dict[str, list[float]] = {k: [] for k in parts}
@@ -89,6 +121,13 @@ def main():
     for name in parts:
         print(f"  {name:<28} {statistics.median(times[name]):7.2f} s  "
               f"({statistics.median(ratios[name]):5.1f} forwards)")
+    flops, rate = _flops(counted, x, y), _gemm_rate()
+    fwd_flops = _flops({"forward": lambda xs, ys: forward_of(xs)}, x, y)["forward"]
+    floor = sum(flops.values()) / rate
+    print(f"  counted work: " + ", ".join(f"{name.split(' (')[0]} {f / 1e12:.2f}" for name, f in flops.items())
+          + f" TFLOP ({sum(flops.values()) / fwd_flops:.1f} forward passes of {fwd_flops / 1e9:.0f} GFLOP)")
+    print(f"  this machine's matrix-product rate: {rate / 1e9:.0f} GFLOP/s; arithmetic floor of the work: "
+          f"{floor:.0f} s (the best any exact implementation could do here)")
     print(f"one plain forward pass: {statistics.median(forwards):.2f} s; all of it: {statistics.median(totals):.2f} s; "
           f"total / forward = {statistics.median(total_ratios):.1f} (target total <= 60 s; medians of {a.repeats})")
 

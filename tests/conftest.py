@@ -3,6 +3,12 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (`make test` runs two workers) each worker, and every process it starts,
+# computes on one thread: two workers with two threads each on a 2-core machine would fight.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 
@@ -43,6 +49,19 @@ FUZZ_COUNTS: dict[str, int] = {}
 
 def count_case(kind: str) -> None:
     FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + 1
+
+
+def pytest_sessionfinish(session):
+    """A worker hands its fuzz counts to the controller (pytest-xdist's workeroutput)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_counts"] = dict(FUZZ_COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown, and unused, without it
+def pytest_testnodedown(node, error):
+    """The controller adds up what each worker fuzzed."""
+    for kind, n in getattr(node, "workeroutput", {}).get("fuzz_counts", {}).items():
+        FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + n
 
 
 def pytest_terminal_summary(terminalreporter):
