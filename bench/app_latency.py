@@ -1,6 +1,6 @@
 """How long the app's pages take, cold and warm, against one probe-set forward pass.
 
-    python bench/app_latency.py [--repeats 3] [--quick]
+    python bench/app_latency.py [--repeats 3] [--quick] [--only own-r56,own-digits]
 
 Drives the app headless (Streamlit's AppTest, in this process) through the standard selections:
 
@@ -114,6 +114,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one selection a kind (a smoke run)")
+    ap.add_argument("--only", default="", help="comma-separated name prefixes of the selections to time (default: all)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
     own, cache_dir = tmp / "own", tmp / "cache"
@@ -130,7 +131,6 @@ def main():
         print(f"one-time decode of {SHARED_CIFAR_ZIP.name} into the empty cache: {time.perf_counter() - t0:.1f} s")
     else:
         print("no CIFAR-10 on this machine: zoo runs are analysed on the shipped probe set (a fresh clone)")
-    train_digits(own / "digits")
     shipped = cache.SHIPPED_CACHE
     zoo_pages = ["overview", "curves", "gradients", "separability", "mechanisms"]
     own_pages = ["overview", "curves", "gradients", "separability"]
@@ -146,6 +146,14 @@ def main():
     ]
     if a.quick:
         selections = [selections[1], selections[4], selections[6]]
+    if a.only:
+        prefixes = [p.strip() for p in a.only.split(",") if p.strip()]
+        selections = [s for s in selections if s[0].startswith(tuple(prefixes))]
+        if not selections:
+            ap.error(f"--only {a.only!r} names no selection; the selections are zoo-r20, zoo-r56, zoo-r20x4, "
+                     "own-digits, own-r56")
+    if any(s[0].startswith("own-digits") for s in selections):
+        train_digits(own / "digits")
     (own / "r56").mkdir(parents=True, exist_ok=True)
     for d in zoo.iterdir():
         if d.name.startswith(("resnet56-s", "resnet56-nores-s")):

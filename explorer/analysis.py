@@ -20,7 +20,7 @@ from .atomic import atomic_write_bytes
 from . import cache
 from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
 from .projection import all_projections, project
-from .features import REDUCTIONS, extract
+from .features import REDUCTIONS, extract_reductions
 from .runs import Run, RunError, label_runs
 from . import separability as sep
 
@@ -166,17 +166,22 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
     """Stage features of the probe set, extracted once per run, reduction and probe set.
 
     gap features (a few hundred KB a run) are kept in the analysis cache and shared by the table,
-    the 2-D projections and CKA; flat ones (tens of MB) are recomputed.
+    the 2-D projections and CKA; flat ones (tens of MB) are recomputed. A flat extraction keeps the
+    gap features of the same pass too, so that the CKA views (gap) need no second pass.
     """
-    key = {**_input_key(run, probe, mean, std, reduction), "kind": "features"}
-    if reduction == "gap" and use_cache:
-        found = cache.read_arrays(key)
+    gap_key = {**_input_key(run, probe, mean, std, "gap"), "kind": "features"}
+    if use_cache:
+        found = cache.read_arrays(gap_key)
         if found is not None and set(found) == set(run.spec.stage_names):
-            return {s: found[s] for s in run.spec.stage_names}
-    feats = extract(run.load_model(), probe.images, mean, std, reduction=reduction, progress=progress)
-    if reduction == "gap":
-        cache.write_arrays(key, feats, shipped=ship)
-    return feats
+            if reduction == "gap":
+                return {s: found[s] for s in run.spec.stage_names}
+        else:
+            found = None
+    reductions = (reduction,) if reduction == "gap" or (use_cache and found is not None) else (reduction, "gap")
+    feats = extract_reductions(run.load_model(), probe.images, mean, std, reductions, progress=progress)
+    if "gap" in feats:
+        cache.write_arrays(gap_key, feats["gap"], shipped=ship)
+    return feats[reduction]
 
 
 def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,

@@ -31,7 +31,6 @@ def reduce(t: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
 
 
-@torch.no_grad()
 def extract(model: ResNet, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, *, reduction: str = "gap",
             stages: list[str] | None = None, batch_size: int = 100, device: str | torch.device = "cpu",
             progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
@@ -40,26 +39,40 @@ def extract(model: ResNet, images: torch.Tensor, mean: torch.Tensor, std: torch.
     The model is put in eval mode (BatchNorm uses its running statistics) and restored to
     its previous mode afterwards.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
+    return extract_reductions(model, images, mean, std, (reduction,), stages=stages, batch_size=batch_size,
+                              device=device, progress=progress)[reduction]
+
+
+@torch.no_grad()
+def extract_reductions(model: ResNet, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                       reductions: tuple[str, ...], *, stages: list[str] | None = None, batch_size: int = 100,
+                       device: str | torch.device = "cpu", progress: Callable[[float], None] | None = None
+                       ) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`extract` in several reductions from one forward pass: {reduction: {stage: (N, D)}}.
+
+    Each reduction's features are exactly those :func:`extract` gives for it alone.
+    """
+    if not reductions or any(r not in REDUCTIONS for r in reductions):
+        raise ValueError(f"Unknown reduction in {reductions!r}; expected some of {', '.join(REDUCTIONS)}.")
     stages = list(stages or model.stage_names)
     device = torch.device(device)
     was_training = model.training
     model.eval().to(device)
     n = len(images)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, dict[str, np.ndarray]] = {r: {} for r in reductions}
     try:
         for i in range(0, n, batch_size):
             xb = normalize(images[i:i + batch_size].to(device), mean, std)
             feats = model.forward_stages(xb, stages)
             for name, t in feats.items():
-                r = reduce(t, reduction).float().cpu().numpy()  # (B, D)
-                if name not in out:
-                    out[name] = np.empty((n, r.shape[1]), dtype=np.float32)
-                out[name][i:i + len(r)] = r
+                for red in reductions:
+                    r = reduce(t, red).float().cpu().numpy()  # (B, D)
+                    if name not in out[red]:
+                        out[red][name] = np.empty((n, r.shape[1]), dtype=np.float32)
+                    out[red][name][i:i + len(r)] = r
             del feats
             if progress is not None:
                 progress(min(1.0, (i + batch_size) / n))
     finally:
         model.train(was_training)
-    return {s: out[s] for s in stages}
+    return {red: {s: out[red][s] for s in stages} for red in reductions}

@@ -145,7 +145,7 @@ def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_
 
     def refuse(*a, **k):
         raise AssertionError("the features were extracted again")
-    monkeypatch.setattr(analysis, "extract", refuse)
+    monkeypatch.setattr(analysis, "extract_reductions", refuse)
     for method in ("PCA", "LDA"):
         pts = stage_points(run, "stage2", reduction, method)
         assert list(pts.columns) == ["c1", "c2", "class"] and len(pts) == 500

@@ -73,7 +73,7 @@ def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch, redu
         raise AssertionError("a metric or a feature was computed")
 
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
-    monkeypatch.setattr(analysis, "extract", refuse)
+    monkeypatch.setattr(analysis, "extract_reductions", refuse)
     monkeypatch.setattr(analysis, "score_features", refuse)
     monkeypatch.setattr(analysis, "score_embedded", refuse)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)

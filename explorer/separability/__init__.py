@@ -33,12 +33,12 @@ from .cv import FOLD_CACHE as _FOLD_CACHE
 from .fisher import effective_p, fisher_criterion, fisher_trace_ratio
 from .geometry import linear_cka, silhouette
 from .information import mi_knn_bits, mi_probe_bits
-from .linalg import embed, one_blas_thread
+from .linalg import embed, one_blas_thread, pca_scores
 from .metrics import METRIC_INFO, METRICS, metric_info, score
 from .settings import DEFAULT_SETTINGS, MetricSettings, describe
 
 __all__ = [
-    "InputError", "check_features", "embed", "one_blas_thread", "effective_p",
+    "InputError", "check_features", "embed", "one_blas_thread", "pca_scores", "effective_p",
     "fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "linear_probe_accuracy", "knn_accuracy",
     "mi_probe_bits", "mi_knn_bits", "silhouette", "linear_cka",
     "METRICS", "METRIC_INFO", "metric_info", "score",
