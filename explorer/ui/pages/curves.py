@@ -25,13 +25,13 @@ def render():
                            "on augmented batches during training.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
     splits = ("train (clean)" if clean and (hist["split"] == "train (clean)").any() else "train", "test")
-    st.altair_chart(curves_chart(hist, value, band_kind, splits, colors), use_container_width=True)
+    st.altair_chart(curves_chart(hist, value, band_kind, splits, colors), width="stretch")
     st.caption("Click a legend entry to highlight it. " + (f"Band: {band_kind} over the replicates of each condition "
                                                            "(t-distribution for the CI), clipped to the metric's range."
                                                               if band_kind else ""))
     # the title as page text: Streamlit clips an Altair title drawn right after a caption
     st.markdown("**Generalisation gap** (clean train accuracy − test accuracy, per epoch)")
-    st.altair_chart(gap_chart(generalisation_gap(hist), colors).properties(title=""), use_container_width=True)
+    st.altair_chart(gap_chart(generalisation_gap(hist), colors).properties(title=""), width="stretch")
     csv_button(hist, "curves.csv", "Download curves CSV")
 
     st.subheader("Per-class test accuracy")

@@ -33,7 +33,7 @@ def render():
                + " If stage0's values sit orders of magnitude below the last stage's, the early layers barely learn: "
                  "that is what a vanishing gradient looks like.")
     chart = gradient_panels(table if per_run else gradient_summary(table), stat, note, aggregated=not per_run)
-    st.altair_chart(chart, use_container_width=False)
+    st.altair_chart(chart, width="content")
     csv_button(table, "gradients_display.csv", "Download displayed CSV")
 
     st.subheader("Vanishing-gradient test")
@@ -47,12 +47,12 @@ def render():
     c5, c6 = st.columns(2)
     c5.markdown("**stage0 / last stage over training** (median over replicates)")
     c6.markdown("**late-training ratio against depth** (last 10% of steps)")
-    c5.altair_chart(ratio_chart(ratios, colors), use_container_width=True)
-    c6.altair_chart(late_ratio_chart(late, colors), use_container_width=True)
+    c5.altair_chart(ratio_chart(ratios, colors), width="stretch")
+    c6.altair_chart(late_ratio_chart(late, colors), width="stretch")
     worst = late.sort_values("ratio").head(1)
     if not worst.empty and worst["ratio"].iloc[0] == worst["ratio"].iloc[0]:
         st.caption(f"Smallest late-training ratio here: {worst['ratio'].iloc[0]:.2e} ({worst['run'].iloc[0]}).")
-    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, use_container_width=True,
+    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, width="stretch",
                  column_config={"ratio": st.column_config.NumberColumn(format="%.3e")})
     csv_button(late, "vanishing_gradient_test.csv", "Download vanishing-gradient test CSV")
     def every_step():

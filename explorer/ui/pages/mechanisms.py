@@ -65,7 +65,7 @@ def landscape_views(df, colors, names) -> None:
                         ("1d", "along one filter-normalised random direction (0 = the trained weights)")):
         if (df["view"] == view).any():
             st.markdown(f"**{value.capitalize()} {title}**")
-            st.altair_chart(landscape_line_chart(df, view, value, colors), use_container_width=True)
+            st.altair_chart(landscape_line_chart(df, view, value, colors), width="stretch")
             if view == "line":
                 st.caption("Evaluated in eval mode all along: at α = 0 BatchNorm's running statistics are those of a "
                            "fresh net (mean 0, variance 1), so it normalises nothing there, and a deep net with "
@@ -80,7 +80,7 @@ def landscape_views(df, colors, names) -> None:
     shape = c2.radio("View", ["contour", "surface"], horizontal=True, key="ls_shape")
     one = two[two["run_id"] == by_label[pick]]
     fig = (landscape_contour if shape == "contour" else landscape_surface)(one, pick)
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 
 
 @guarded
@@ -133,31 +133,31 @@ def render():
     df = label_table(pd.concat(parts, ignore_index=True), runs, labels)
     if kind == "lesion":
         st.markdown("**Accuracy with one block deleted at test time**")
-        st.altair_chart(lesion_single_chart(df, colors).properties(title=""), use_container_width=True)
+        st.altair_chart(lesion_single_chart(df, colors).properties(title=""), width="stretch")
         st.caption("Gaps: plain blocks that change shape cannot be deleted. Dotted: chance. Dashed: stage boundaries.")
-        st.altair_chart(lesion_curve_chart(df, colors), use_container_width=True)
+        st.altair_chart(lesion_curve_chart(df, colors), width="stretch")
         st.caption("Line: mean over random draws of k blocks; band: min..max over the draws.")
         if (df["view"] == "single (test set)").any():
             st.altair_chart(lesion_single_chart(df, colors, "single (test set)").properties(
-                title="accuracy with one block deleted, over the full test set"), use_container_width=True)
+                title="accuracy with one block deleted, over the full test set"), width="stretch")
     elif kind == "profile":
         measure = st.radio("Measure", list(PROFILE_MEASURES), horizontal=True, key="mx_prof", format_func=PROFILE_MEASURES.get)
-        st.altair_chart(profile_chart(df, measure, colors), use_container_width=True)
+        st.altair_chart(profile_chart(df, measure, colors), width="stretch")
     elif kind == "signal":
         measure = st.radio("Measure", list(SIGNAL_MEASURES), horizontal=True, key="mx_sig",
                            format_func=lambda m: SIGNAL_MEASURES[m][0])
-        st.altair_chart(signal_chart(df, measure, colors), use_container_width=True)
+        st.altair_chart(signal_chart(df, measure, colors), width="stretch")
     elif kind == "landscape":
         landscape_views(df, colors, labels.run)
     else:
         st.markdown("**Correlation of input gradients against distance** (mean over the lines; dotted: 1/e)")
-        st.altair_chart(shatter_chart(df, colors), use_container_width=True)
+        st.altair_chart(shatter_chart(df, colors), width="stretch")
         lengths = df.groupby(["label", "condition_label"], as_index=False)[["length", "censored"]].first()
         st.caption("Correlation length (fraction of the line where the correlation first falls below 1/e; "
                    "censored = never fell, a lower bound): "
                    + "; ".join(f"{r.label}: {r.length:.3f}{' (lower bound)' if r.censored else ''}"
                                for r in lengths.itertuples()))
-    st.dataframe(df, hide_index=True, use_container_width=True)
+    st.dataframe(df, hide_index=True, width="stretch")
     csv_button(df, f"mechanisms_{kind}.csv", f"Download {kind} CSV")
 
 

@@ -24,7 +24,7 @@ def answers(runs, table) -> None:
             sep.append(t)
     ans = answer_table(table, late, pd.concat(sep) if sep else None)
     st.markdown("**The answer, in numbers** (mean ± 95% CI over the replicates of each condition, n = replicates)")
-    st.dataframe(ans, hide_index=True, use_container_width=True)
+    st.dataframe(ans, hide_index=True, width="stretch")
     csv_button(ans, "answer_table.csv", "Download answer table CSV")
 
 
@@ -57,8 +57,8 @@ def render():
     else:
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
     c3, c4 = st.columns(2)
-    c3.altair_chart(degradation_chart(table, band_kind, "train_error"), use_container_width=True)
-    c4.altair_chart(degradation_chart(table, band_kind, "test_error"), use_container_width=True)
+    c3.altair_chart(degradation_chart(table, band_kind, "train_error"), width="stretch")
+    c4.altair_chart(degradation_chart(table, band_kind, "test_error"), width="stretch")
     st.caption("Left: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
                "training error is higher, the degradation is an optimisation problem, not overfitting.")
     answers(runs, table)
@@ -67,7 +67,7 @@ def render():
                "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
     ours = table.sort_values(["family", "depth", "net", "seed"])
     with st.expander(f"The numbers ({len(ours)} runs)"):
-        st.dataframe(ours, hide_index=True, use_container_width=True)
+        st.dataframe(ours, hide_index=True, width="stretch")
         csv_button(table, "degradation.csv")
     st.subheader("Data")
     st.markdown(data_status())

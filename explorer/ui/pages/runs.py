@@ -45,10 +45,10 @@ def render():
         shown = shown[shown["dataset"].isin(datasets)]
     if st.toggle("Group by condition (mean ± std over replicates)", key="rn_group"):
         g = grouped(shown)
-        st.dataframe(g, hide_index=True, use_container_width=True)
+        st.dataframe(g, hide_index=True, width="stretch")
         csv_button(g, "conditions.csv", "Download conditions CSV")
         return
-    event = st.dataframe(shown, hide_index=True, use_container_width=True, on_select="rerun",
+    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="multi-row", key="rn_table")
     picked = shown.iloc[event.selection.rows]["label"].tolist() if event and event.selection.rows else []
     if st.button(f"Use the {len(picked)} ticked run(s) as the selection", key="rn_use", disabled=not picked):

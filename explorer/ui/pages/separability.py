@@ -43,14 +43,14 @@ def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) ->
     feats = cached_features(str(run.path), _mtime(run), "gap", run)
     stages = list(feats)
     rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in stages for b in stages]
-    st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"), use_container_width=False)
+    st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"), width="content")
     same = [r for r in runs if stage in r.spec.stage_names]
     if len(same) > 1:
         shown = same[:MAX_CKA_RUNS]
         fs = {names[r.id]: cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in shown}
         rows = [{"a": a, "b": b, "cka": sep.linear_cka(fs[a], fs[b])} for a in fs for b in fs]
         # full width: the run labels are long, and every one of them must show
-        st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"), use_container_width=False)
+        st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"), width="content")
         if len(same) > len(shown):
             st.caption(f"The first {len(shown)} of the {len(same)} selected runs; pick runs by name to compare others.")
     else:
@@ -109,13 +109,13 @@ def render():
     agg = st.radio("Replicates", ["each run", "mean ± 95% CI", "mean ± std"], horizontal=True, key="sp_agg",
                    help="Means and bands are over the replicates of one condition (same experiment, other seed) only.")
     band_kind = {"each run": None, "mean ± 95% CI": "95% CI", "mean ± std": "std"}[agg]
-    st.altair_chart(separability_chart(table, band_kind, colors), use_container_width=False)
+    st.altair_chart(separability_chart(table, band_kind, colors), width="content")
     for note in sorted(set(table["probe_note"].dropna().astype(str)) - {""}):
         st.info(note)
     notes = table[table["note"].astype(str) != ""]
     if not notes.empty:
         st.warning("Some values are NaN: " + "; ".join(sorted(set(notes["run_id"] + " " + notes["stage"] + ": " + notes["note"])))[:600])
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
     csv_button(table, "separability.csv", "Download analysis CSV")
 
     st.subheader("Probe features in 2-D")
@@ -128,7 +128,7 @@ def render():
         with st.spinner(f"Projecting {stage} of {names[run.id]}…"):
             pts = cached_points(str(run.path), _mtime(run), stage, reduction, method, run)
         st.altair_chart(scatter_chart(pts, f"{names[run.id]} · {stage} · {method} of {reduction} features"),
-                        use_container_width=True)
+                        width="stretch")
     except ValueError as e:  # degenerate features (a run at chance): say so, keep the CKA views
         st.warning(str(e))
     cka_section(runs, run, stage, names)

@@ -46,7 +46,7 @@ def render():
     shown = pd.DataFrame([{"explanation": r.explanation, "verdict": r.status, "measure": r.measure,
                            **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
                            "a yes would look like": r.yes_looks_like, "why": r.verdict} for r in v.rows])
-    st.dataframe(shown, hide_index=True, use_container_width=True, height=38 * (len(shown) + 1),
+    st.dataframe(shown, hide_index=True, width="stretch", height=38 * (len(shown) + 1),
                  column_config={"why": st.column_config.TextColumn(width="large")})
     csv_button(v.to_frame(), "verdict.csv", "Download verdict CSV")
     st.subheader("In words")
@@ -63,7 +63,7 @@ def render():
     if nf.empty:
         st.info("No SkipInit or Fixup run here: train one (Train page, 'Without BatchNorm, train it with').")
     else:
-        st.dataframe(nf, hide_index=True, use_container_width=True)
+        st.dataframe(nf, hide_index=True, width="stretch")
         csv_button(nf, "batchnorm_role.csv", "Download BatchNorm-role CSV")
 
 
