@@ -17,6 +17,7 @@ import torch
 from explorer import settings
 from explorer.data import DataError, decode_image, download_cifar10, load_dataset, load_folder
 from explorer.data import download as download_mod
+from explorer.data import folder as folder_mod
 from helpers import image_tree, png_bytes, write_folder, write_zip
 
 
@@ -144,6 +145,24 @@ def test_deploy_mode_limits_to_the_data_roots(roots, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- the cache
+def test_a_loaded_zip_is_reused_until_it_changes(tmp_path, monkeypatch):
+    """A process reads an unchanged zip once; a rewritten one (other content, size or mtime) is read again."""
+    src = write_zip(tmp_path / "d.zip", image_tree())
+    first = load_folder(src, tmp_path / "c")
+    real = folder_mod._load_folder
+
+    def refuse(*a, **k):
+        raise AssertionError("the unchanged zip was read again")
+    monkeypatch.setattr(folder_mod, "_load_folder", refuse)
+    assert load_folder(src, tmp_path / "c") is first
+    tree = image_tree()
+    tree["train/cat/extra.png"] = tree[next(k for k in tree if k.startswith("train/cat/"))]
+    write_zip(src, tree)
+    monkeypatch.setattr(folder_mod, "_load_folder", real)
+    changed = load_folder(src, tmp_path / "c")
+    assert len(changed.train_x) == len(first.train_x) + 1 and changed.fingerprint != first.fingerprint
+
+
 @pytest.mark.parametrize("name,bad", [
     ("train_x", lambda a: a.astype(np.float32)),
     ("train_x", lambda a: a[:, :, :16, :16]),
@@ -165,6 +184,7 @@ def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
     arrays[name] = bad(arrays[name])
     with open(path, "wb") as f:
         np.savez(f, **arrays)
+    folder_mod._OPENED.clear()  # as in a new process: this one keeps the zips it has loaded
     again = load_folder(src, cache)
     assert torch.equal(again.train_x, good.train_x) and torch.equal(again.test_y, good.test_y)
     assert again.classes == good.classes and again.fingerprint == good.fingerprint

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 import stat
 import zipfile
 import zlib
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +30,9 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 IMAGE_FORMATS = ("PNG", "JPEG")  # the only decoders PIL may use on outside bytes
 MAX_ZIP_MEMBER_BYTES = 10 * 1024 * 1024  # one image; anything larger is not a 32x32 image
 MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
+_OPENED: "OrderedDict[tuple, Dataset]" = OrderedDict()  # zips this process has loaded, by the zip's stat
+_OPENED_LOCK = threading.Lock()
+_OPENED_SIZE = 2  # a CIFAR-10 zip decodes to ~180 MB
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -217,6 +222,26 @@ def load_folder(path: str | Path, cache_dir: str | Path | None | bool = None,
     if allowed_roots is None and settings.deploy_mode():
         allowed_roots = settings.data_roots()
     cache_dir = default_cache_dir() if cache_dir is None else (None if cache_dir is False else cache_dir)
+    try:  # a zip already loaded by this process, unchanged since (same file, size and mtime): no second read
+        st = path.stat()
+        stamp = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, repr(allowed_roots),
+                 str(cache_dir)) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        stamp = None
+    with _OPENED_LOCK:
+        if stamp in _OPENED:
+            _OPENED.move_to_end(stamp)
+            return _OPENED[stamp]
+    ds = _load_folder(path, cache_dir, allowed_roots)
+    if stamp is not None:
+        with _OPENED_LOCK:
+            _OPENED[stamp] = ds
+            while len(_OPENED) > _OPENED_SIZE:
+                _OPENED.popitem(last=False)
+    return ds
+
+
+def _load_folder(path: Path, cache_dir, allowed_roots: list[Path] | None) -> Dataset:
     src = _Source(path, allowed_roots)
     classes, files = _layout(src)
     if src.zip is None and allowed_roots is not None:
