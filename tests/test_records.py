@@ -145,3 +145,19 @@ def test_settings_paths_are_absolute_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_RUNS", "runs")
     assert settings.own_root() == ROOT / "runs"
     assert settings.zoo_root().is_absolute() and settings.cache_dir().is_absolute()
+
+
+def test_runs_listing_says_a_reason_only_where_there_is_one(digits_runs, tmp_path, capsys):
+    """A diverged run beside finished ones: the diverged one says why, the others say nothing (not 'nan')."""
+    from explorer.cli import main
+    src = sorted(d for d in digits_runs.iterdir() if (d / "config.json").exists())[:2]
+    for d in src:
+        shutil.copytree(d, tmp_path / d.name)
+    cfg_path = tmp_path / src[0].name / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.update(status="diverged", message="non-finite training loss at epoch 1, step 2", diverged={"epoch": 1, "step": 2})
+    cfg_path.write_text(json.dumps(cfg))
+    assert main(["runs", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(non-finite training loss at epoch 1, step 2)" in out
+    assert "(nan)" not in out and "(None)" not in out

@@ -35,7 +35,8 @@ def run(a) -> int:
     for _, r in table.iterrows():
         epochs = f"{r['epochs_done']}/{'?' if r['epochs'] is None or r['epochs'] != r['epochs'] else int(r['epochs'])}"
         print(fmt.format(r["label"][:58], r["condition"], r["status"], epochs, pct(r["train_acc"]), pct(r["test_acc"])))
-        print(f"    {r['run_id']}" + (f"  ({r['reason']})" if r["reason"] else ""))
+        reason = r["reason"] if isinstance(r["reason"], str) else ""  # pandas makes a missing one NaN
+        print(f"    {r['run_id']}" + (f"  ({reason})" if reason else ""))
     for b in listing.broken:
         print(f"{b.id[:58]:<58} {'':<9} broken\n    {b.reason}")
     return 0
