@@ -19,7 +19,7 @@ from . import __version__
 from .atomic import atomic_write_bytes
 from . import cache
 from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
-from .projection import all_projections, project
+from .projection import all_projections, oriented, project
 from .features import REDUCTIONS, extract_reductions
 from .runs import Run, RunError, label_runs
 from . import separability as sep
@@ -250,6 +250,7 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
                     xy = project(feats[stage], y, method)
                 except ValueError as e:
                     raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
+    xy = oriented(xy)  # views cached before the sign rule follow it too
     return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in y]})
 
 

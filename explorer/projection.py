@@ -32,12 +32,22 @@ def project(Z: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
                 out = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(P, y)
             else:
                 out = sep.pca_scores(F, 2)
-            out = out * np.where(out[np.abs(out).argmax(0), np.arange(out.shape[1])] < 0, -1, 1)  # a fixed sign an axis
+
     except np.linalg.LinAlgError as e:
         raise ValueError(f"the {method} view failed numerically ({e}); the features are degenerate.") from None
     if out.shape[1] < 2 or not np.isfinite(out).all():
         raise ValueError(f"the {method} view is undefined for these features (too little variance).")
-    return np.ascontiguousarray(out[:, :2], dtype=np.float32)
+    return oriented(out[:, :2])
+
+
+def oriented(xy: np.ndarray) -> np.ndarray:
+    """(n, 2) float32 with each axis's sign fixed: its largest-magnitude coordinate is positive.
+
+    An eigenvector's sign is arbitrary; this makes a view the same whichever solver made it
+    (cached views made before the rule included)."""
+    xy = np.asarray(xy, dtype=np.float32)
+    flip = np.where(xy[np.abs(xy).argmax(0), np.arange(xy.shape[1])] < 0, -1, 1).astype(np.float32)
+    return np.ascontiguousarray(xy * flip)
 
 
 def all_projections(feats: dict[str, np.ndarray], y: np.ndarray) -> dict[str, np.ndarray]:

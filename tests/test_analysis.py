@@ -165,3 +165,21 @@ def test_2d_view_of_degenerate_features_says_why():
     rng = np.random.default_rng(0)
     views = all_projections({"a": np.ones((50, 7), np.float32), "b": rng.normal(size=(50, 7)).astype(np.float32)}, y)
     assert set(views) == {"b|PCA", "b|LDA"}
+
+
+def test_2d_views_follow_one_sign_rule(digits_runs, monkeypatch, tmp_path):
+    """Every view the page draws has each axis's largest-magnitude coordinate positive, whether just
+    computed or read from a cache written before the rule (here: a cached view with its axes flipped)."""
+    from explorer import cache
+    from explorer.analysis import _input_key, probe_for, run_mean_std, stage_points
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    run = list_runs(digits_runs).runs[0]
+    analyze_run(run, reduction="flat")
+    probe, ds, _ = probe_for(run)
+    key = {**_input_key(run, probe, *run_mean_std(run, ds), "flat"), "kind": "projections"}
+    views = cache.read_arrays(key)
+    fresh = stage_points(run, "stage2", "flat", "PCA")[["c1", "c2"]].to_numpy()
+    cache.write_arrays(key, {k: -v for k, v in views.items()})  # as an older solver might have signed them
+    for xy in (fresh, stage_points(run, "stage2", "flat", "PCA")[["c1", "c2"]].to_numpy()):
+        assert (xy[np.abs(xy).argmax(0), [0, 1]] > 0).all()
+    assert np.array_equal(fresh, stage_points(run, "stage2", "flat", "PCA")[["c1", "c2"]].to_numpy())

@@ -108,7 +108,10 @@ def channel_var(t: torch.Tensor) -> float:
     .. [1] A. Brock, S. De, S. L. Smith, Characterizing signal propagation to close the
        performance gap in unnormalized ResNets, ICLR, 2021.
     """
-    var, _ = torch.var_mean(t.detach(), dim=[d for d in range(t.ndim) if d != 1], correction=0)  # (C,)
+    t = t.detach()
+    if t.dtype in (torch.float16, torch.bfloat16):  # their range overflows in the squares
+        t = t.float()
+    var, _ = torch.var_mean(t, dim=[d for d in range(t.ndim) if d != 1], correction=0)  # (C,)
     return float(var.double().mean())
 
 
@@ -156,7 +159,7 @@ def signal_profile(model, x, y, *, bn_stats: str = "running", weights: str = "tr
     device = device_of(net)
     x, y = to_device(x, device), y.to(device)
     stats, outputs = [], []
-    with torch.enable_grad(), mode(net, bn_stats == "batch"), one_blas_thread():  # n x n eigenproblems: one thread
+    with torch.enable_grad(), mode(net, bn_stats == "batch"):
         # A leaf that needs a gradient: the block outputs are in the graph even with frozen weights.
         for part in net.iter_blocks(x.detach().requires_grad_(True)):
             out = part.output
@@ -165,7 +168,9 @@ def signal_profile(model, x, y, *, bn_stats: str = "running", weights: str = "tr
             else:
                 branch_var = channel_var(part.branch)
                 ratio = branch_var / channel_var(part.shortcut) if part.shortcut is not None else float("nan")
-            stats.append((part.name, _sqrt(branch_var), _sqrt(channel_var(out)), ratio, *_stable_ranks(out)))
+            with one_blas_thread():  # its n x n eigenproblems: one thread beats two beside torch's
+                ranks = _stable_ranks(out)
+            stats.append((part.name, _sqrt(branch_var), _sqrt(channel_var(out)), ratio, *ranks))
             outputs.append(out)
             del part  # the branch and shortcut tensors are not needed any more
         loss = F.cross_entropy(net.head(outputs[-1]).float(), y)
