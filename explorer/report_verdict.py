@@ -78,8 +78,11 @@ def verdict_section(runs: list[Run]) -> list[str]:
         rows = nf.to_dict(orient="records")
         for row in rows:
             share = row["share of the no-BN gap closed"]
-            if row["net"].startswith("no BN +") and share == share:
-                test = {r["net"]: r["test error %"] for r in rows if (r["depth"], r["recipe"]) == (row["depth"], row["recipe"])}
+            test = {r["net"]: r["test error %"] for r in rows if (r["depth"], r["recipe"]) == (row["depth"], row["recipe"])}
+            if row["net"].startswith("no BN +") and str(test.get("no BN", "")).startswith("diverged") and "BN" in test:
+                md.append(f"- Depth {row['depth']} ({row['recipe']}): without BatchNorm the net diverged at this recipe; "
+                          f"{row['net']} trains (test error, %: {row['test error %']}, against {test['BN']} with BatchNorm).")
+            elif row["net"].startswith("no BN +") and share == share:
                 md.append(f"- Depth {row['depth']} ({row['recipe']}): {row['net']} closes {100 * share:.0f}% of the "
                           f"test-error gap between the no-BN net and BatchNorm (test error, %: {row['test error %']}, "
                           f"against {test['BN']} with BatchNorm and {test['no BN']} without).")

@@ -124,13 +124,24 @@ def build(runs: list[Run], shallow: int = 20, deep: int = 56, data: str | None =
     return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items()}, tuple(rows))
 
 
+def _error_text(e: Estimate, diverged: int) -> str:
+    if not diverged:
+        return e.text(".2f")
+    return f"diverged (n={diverged})" + ("" if e.n == 0 else f"; finished: {e.text('.2f')}")
+
+
 def norm_free_table(runs: list[Run]) -> pd.DataFrame:
     """BatchNorm's role tested: per depth and recipe with a SkipInit or Fixup run, the residual net with
     BatchNorm, without it (default initialisation) and with each scheme; train and test error, % (mean ±
-    95% CI, n), and the share of the no-BN gap to BN a scheme closes: (no BN - scheme) / (no BN - BN)."""
-    done = [r for r in runs if r.status == "finished" and r.record.final is not None and r.spec.residual]
+    95% CI, n), and the share of the no-BN gap to BN a scheme closes: (no BN - scheme) / (no BN - BN).
+
+    A run that diverged counts as an outcome, not as a missing run: its errors read "diverged (n=k)"
+    (beside the mean of the finished replicates when some finished), and a share needs finished runs of
+    BN, no BN and the scheme (NaN otherwise: a diverged no-BN net has no error to close)."""
+    kept = [r for r in runs if r.spec.residual and (r.status == "diverged" or
+                                                     (r.status == "finished" and r.record.final is not None))]
     groups: dict[tuple, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
-    for r in done:
+    for r in kept:
         recipe = _recipe(r, ("batchnorm", "branch_scale", "init"))
         kind = "BN" if r.spec.batchnorm else {"none": "no BN", "skipinit": "no BN + SkipInit",
                                                "fixup": "no BN + Fixup"}[r.spec.scheme]
@@ -139,21 +150,25 @@ def norm_free_table(runs: list[Run]) -> pd.DataFrame:
     for (family, depth, _), kinds in groups.items():  # the recipe key holds family and depth too
         if not any(k.startswith("no BN +") for k in kinds):
             continue
-        err = {k: (Estimate.of([100 * (1 - r.record.final.test_acc) for r in rs]),
-                   Estimate.of([100 * (1 - (r.record.final.clean_train_acc or np.nan)) for r in rs])) for k, rs in kinds.items()}
+        err = {}
+        for k, rs in kinds.items():
+            ok = [r for r in rs if r.status == "finished"]
+            err[k] = (Estimate.of([100 * (1 - r.record.final.test_acc) for r in ok]),
+                      Estimate.of([100 * (1 - (r.record.final.clean_train_acc or np.nan)) for r in ok]),
+                      len(rs) - len(ok))
         first = next(iter(kinds.values()))[0]
         t = first.record.train
         recipe = f"{t.epochs} ep, lr {t.lr:g}, " + ("all images" if t.subset is None else f"subset {t.subset}")
         for k in ("BN", "no BN", "no BN + SkipInit", "no BN + Fixup"):
             if k not in err:
                 continue
-            test, train = err[k]
+            test, train, diverged = err[k]
             closed = float("nan")
             if k.startswith("no BN +") and "BN" in err and "no BN" in err:
                 gap = err["no BN"][0].mean - err["BN"][0].mean
                 closed = (err["no BN"][0].mean - test.mean) / gap if gap > 0 else float("nan")
-            rows.append({"depth": depth, "family": family, "recipe": recipe, "net": k, "test error %": test.text(".2f"),
-                         "train error %": train.text(".2f"), "share of the no-BN gap closed": closed,
+            rows.append({"depth": depth, "family": family, "recipe": recipe, "net": k,
+                         "test error %": _error_text(test, diverged), "train error %": _error_text(train, diverged), "share of the no-BN gap closed": closed,
                          "runs": ", ".join(r.id for r in kinds[k])})
     return pd.DataFrame(rows, columns=["depth", "family", "recipe", "net", "test error %", "train error %",
                                        "share of the no-BN gap closed", "runs"])

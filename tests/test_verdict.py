@@ -76,6 +76,21 @@ def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
         assert np.isnan(closed)
     assert norm_free_table([r for r in runs if r.spec.scheme == "none"]).empty
 
+    # The no-BN twin diverged: an outcome the table and the report say, not a missing run.
+    import json
+    from explorer.report_verdict import verdict_section
+    nobn = next(r for r in runs if r.spec.name == "resnet8-nobn")
+    cfg = json.loads((nobn.path / "config.json").read_text())
+    cfg.update(status="diverged", message="non-finite training loss at epoch 1, step 2", diverged={"epoch": 1, "step": 2})
+    (nobn.path / "config.json").write_text(json.dumps(cfg))
+    runs = list_runs(tmp_path).runs
+    t = norm_free_table(runs).set_index("net")
+    assert t.loc["no BN", "test error %"] == "diverged (n=1)" and t.loc["no BN", "train error %"] == "diverged (n=1)"
+    assert np.isnan(t.loc["no BN + SkipInit", "share of the no-BN gap closed"])
+    assert "(n=1)" in t.loc["no BN + SkipInit", "test error %"] and "diverged" not in t.loc["no BN + SkipInit", "test error %"]
+    assert any("without BatchNorm the net diverged at this recipe; no BN + SkipInit trains" in line
+               for line in verdict_section(runs))
+
 
 def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
