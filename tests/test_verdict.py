@@ -18,6 +18,7 @@ def test_estimate_is_mean_and_t_interval_over_replicates():
     one = Estimate.of([5.0])
     assert one.n == 1 and np.isnan(one.half) and one.text() == "5 (n=1)"
     assert Estimate.of([]).text() == "not measured"
+    assert Estimate.of([1.0, 1.0000000000000002, 0.9999999999999999]).text() == "1 ± 0 (n=3)"  # rounding noise
 
 
 def test_differs_needs_two_replicates_and_separated_intervals():
