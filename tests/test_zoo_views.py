@@ -71,14 +71,16 @@ def test_mechanism_views(zoo_app, kind):
     at = zoo_app.switch_page("explorer/ui/pages/mechanisms.py").run()
     at.radio(key="mx_kind").set_value(kind).run()
     assert not _errors(at), _errors(at)
-    if kind != "landscape":
-        assert not any(b.key in ("mx_go", "mx_bg") for b in at.button), "the zoo's studies ship with it"
-    else:  # shipped for seed 0 of each net only: the other four runs are offered, the two shipped ones drawn
-        assert [b.label for b in at.button if b.key == "mx_bg"] == ["Compute the landscape of 4 run(s) in the background"]
+    assert not any(b.key in ("mx_go", "mx_bg") for b in at.button), "the zoo's studies ship with it"
+    if kind == "landscape":  # shipped for all six runs at the default settings, drawn
         assert len(at.get("plotly_chart")) == 1
         at.radio(key="ls_shape").set_value("surface").run()
         at.radio(key="ls_value").set_value("accuracy").run()
         assert not _errors(at), _errors(at)
+        at.select_slider(key="ls_points").set_value(11).run()  # settings nothing was shipped at: offered, not computed
+        assert [b.label for b in at.button if b.key == "mx_bg"] == ["Compute the landscape of 6 run(s) in the background"]
+        assert not _errors(at), _errors(at)
+        at.select_slider(key="ls_points").set_value(21).run()
     if kind == "shatter":
         assert any("Correlation length" in c.value for c in at.caption)
 
