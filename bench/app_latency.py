@@ -44,9 +44,9 @@ def _clear_caches(cache_dir: Path) -> None:
     import streamlit as st
 
     from explorer import analysis, separability
-    from explorer.data import folder
+    from explorer.data.folder import forget_loaded
     shutil.rmtree(cache_dir / "analysis", ignore_errors=True)  # the decoded data set stays on disk (a one-time cost)
-    folder._OPENED.clear()  # but not in this process's memory: a cold open reads it from the disk cache again
+    forget_loaded()  # but not in this process's memory: a cold open reads it from the disk cache again
     st.cache_data.clear()
     st.cache_resource.clear()
     analysis._resolve.cache_clear()

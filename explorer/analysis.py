@@ -170,14 +170,13 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
     gap features of the same pass too, so that the CKA views (gap) need no second pass.
     """
     gap_key = {**_input_key(run, probe, mean, std, "gap"), "kind": "features"}
-    if use_cache:
-        found = cache.read_arrays(gap_key)
-        if found is not None and set(found) == set(run.spec.stage_names):
-            if reduction == "gap":
-                return {s: found[s] for s in run.spec.stage_names}
-        else:
-            found = None
-    reductions = (reduction,) if reduction == "gap" or (use_cache and found is not None) else (reduction, "gap")
+    cached = cache.read_arrays(gap_key) if use_cache else None
+    if cached is not None and set(cached) == set(run.spec.stage_names):
+        if reduction == "gap":
+            return {s: cached[s] for s in run.spec.stage_names}
+        reductions = (reduction,)  # the gap features are kept already
+    else:
+        reductions = tuple(dict.fromkeys((reduction, "gap")))
     feats = extract_reductions(run.load_model(), probe.images, mean, std, reductions, progress=progress)
     if "gap" in feats:
         cache.write_arrays(gap_key, feats["gap"], shipped=ship)

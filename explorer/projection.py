@@ -32,7 +32,6 @@ def project(Z: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
                 out = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(P, y)
             else:
                 out = sep.pca_scores(F, 2)
-
     except np.linalg.LinAlgError as e:
         raise ValueError(f"the {method} view failed numerically ({e}); the features are degenerate.") from None
     if out.shape[1] < 2 or not np.isfinite(out).all():

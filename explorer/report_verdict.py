@@ -74,18 +74,21 @@ def verdict_section(runs: list[Run]) -> list[str]:
     else:
         md += ["Residual nets without BatchNorm trained with SkipInit (De & Smith 2020) or Fixup (Zhang et al. 2019), "
                "beside the same net with and without BatchNorm at the same recipe. Share of the gap closed: "
-               "(no BN − scheme) / (no BN − BN) in test error.", "", _md_table(nf.drop(columns=["runs"]), ".2f"), ""]
-        rows = nf.to_dict(orient="records")
-        for row in rows:
-            share = row["share of the no-BN gap closed"]
-            test = {r["net"]: r["test error %"] for r in rows if (r["depth"], r["recipe"]) == (row["depth"], row["recipe"])}
-            if row["net"].startswith("no BN +") and str(test.get("no BN", "")).startswith("diverged") and "BN" in test:
-                md.append(f"- Depth {row['depth']} ({row['recipe']}): without BatchNorm the net diverged at this recipe; "
-                          f"{row['net']} trains (test error, %: {row['test error %']}, against {test['BN']} with BatchNorm).")
-            elif row["net"].startswith("no BN +") and share == share:
-                md.append(f"- Depth {row['depth']} ({row['recipe']}): {row['net']} closes {100 * share:.0f}% of the "
-                          f"test-error gap between the no-BN net and BatchNorm (test error, %: {row['test error %']}, "
-                          f"against {test['BN']} with BatchNorm and {test['no BN']} without).")
+               "(no BN − scheme) / (no BN − BN) in test error.", "",
+               _md_table(nf.drop(columns=["runs", "diverged runs"]), ".2f"), ""]
+        for _, row in nf[nf["net"].str.startswith("no BN +")].iterrows():
+            twins = nf[(nf["depth"] == row["depth"]) & (nf["recipe"] == row["recipe"])].set_index("net")
+            if "BN" not in twins.index:
+                continue
+            where, test = f"- Depth {row['depth']} ({row['recipe']}): ", row["test error %"]
+            share, bn = row["share of the no-BN gap closed"], twins.loc["BN", "test error %"]
+            if "no BN" in twins.index and twins.loc["no BN", "diverged runs"] and not row["diverged runs"]:
+                md.append(where + f"without BatchNorm the net diverged at this recipe; {row['net']} trains "
+                          f"(test error, %: {test}, against {bn} with BatchNorm).")
+            elif share == share:
+                md.append(where + f"{row['net']} closes {100 * share:.0f}% of the test-error gap between the no-BN net "
+                          f"and BatchNorm (test error, %: {test}, against {bn} with BatchNorm and "
+                          f"{twins.loc['no BN', 'test error %']} without).")
         md.append("")
     v = build(runs, 20, 56)
     if v.rows:

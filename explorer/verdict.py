@@ -136,8 +136,8 @@ def norm_free_table(runs: list[Run]) -> pd.DataFrame:
     BatchNorm, without it (default initialisation) and with each scheme; train and test error, % (mean ±
     95% CI, n), and the share of the no-BN gap to BN a scheme closes: (no BN - scheme) / (no BN - BN).
 
-    A run that diverged counts as an outcome, not as a missing run: its errors read "diverged (n=k)"
-    (beside the mean of the finished replicates when some finished), and a share needs finished runs of
+    A run that diverged counts as an outcome, not as a missing run: "diverged runs" counts them, their
+    errors read "diverged (n=k)" (beside the mean of the finished replicates when some finished), and a share needs finished runs of
     BN, no BN and the scheme (NaN otherwise: a diverged no-BN net has no error to close)."""
     kept = [r for r in runs if r.spec.residual and (r.status == "diverged" or
                                                      (r.status == "finished" and r.record.final is not None))]
@@ -169,7 +169,8 @@ def norm_free_table(runs: list[Run]) -> pd.DataFrame:
                 gap = err["no BN"][0].mean - err["BN"][0].mean
                 closed = (err["no BN"][0].mean - test.mean) / gap if gap > 0 else float("nan")
             rows.append({"depth": depth, "family": family, "recipe": recipe, "net": k,
-                         "test error %": _error_text(test, diverged), "train error %": _error_text(train, diverged), "share of the no-BN gap closed": closed,
+                         "test error %": _error_text(test, diverged), "train error %": _error_text(train, diverged),
+                         "share of the no-BN gap closed": closed, "diverged runs": diverged,
                          "runs": ", ".join(r.id for r in kinds[k])})
     return pd.DataFrame(rows, columns=["depth", "family", "recipe", "net", "test error %", "train error %",
-                                       "share of the no-BN gap closed", "runs"])
+                                       "share of the no-BN gap closed", "diverged runs", "runs"])

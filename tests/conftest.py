@@ -17,8 +17,8 @@ SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 def _isolated_cache(tmp_path, monkeypatch):
     """Each test gets its own data cache so tests never see each other's files."""
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
-    from explorer.data import folder
-    folder._OPENED.clear()  # nor the zips an earlier test loaded: each test reads its data as a new process would
+    from explorer.data.folder import forget_loaded
+    forget_loaded()  # nor the zips an earlier test loaded: each test reads its data as a new process would
     yield
 
 

@@ -184,7 +184,7 @@ def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
     arrays[name] = bad(arrays[name])
     with open(path, "wb") as f:
         np.savez(f, **arrays)
-    folder_mod._OPENED.clear()  # as in a new process: this one keeps the zips it has loaded
+    folder_mod.forget_loaded()  # as in a new process: this one keeps the zips it has loaded
     again = load_folder(src, cache)
     assert torch.equal(again.train_x, good.train_x) and torch.equal(again.test_y, good.test_y)
     assert again.classes == good.classes and again.fingerprint == good.fingerprint

@@ -247,6 +247,12 @@ def load_folder(path: str | Path, cache_dir: str | Path | None | bool = None,
     return ds
 
 
+def forget_loaded() -> None:
+    """Drop the zips this process keeps (the next load reads the disk cache again, as a new process would)."""
+    with _OPENED_LOCK:
+        _OPENED.clear()
+
+
 def _load_folder(path: Path, cache_dir, allowed_roots: list[Path] | None) -> Dataset:
     src = _Source(path, allowed_roots)
     classes, files = _layout(src)

@@ -8,6 +8,8 @@ test scores of one fitted on the training rows of X.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg import eigh
 
@@ -24,8 +26,15 @@ def one_blas_thread():
     just ended still spins its OpenMP threads; another process): multi-threaded OpenBLAS then took
     2 s for a 400 x 400 partial eigendecomposition that takes 9 ms on one thread.
     """
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once (a scan costs ~2.5 ms a call; numpy's and
+    scipy's BLAS are loaded by this module's imports, before the first call)."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
 
 
 def gram(A: np.ndarray, mean: np.ndarray) -> np.ndarray:
