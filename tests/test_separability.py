@@ -301,3 +301,22 @@ def test_linear_cka_known_values():
     big = rng.standard_normal((2000, 10)), rng.standard_normal((2000, 10))
     assert 0 <= sep.linear_cka(*big) < 0.03
     assert np.isnan(sep.linear_cka(X, np.ones((300, 3))))
+
+
+def test_cka_matrix_equals_the_gram_definition_for_narrow_and_wide_features():
+    """Each entry is <K, L>_F / (||K|| ||L||) of the centred Gram matrices, whatever route computes it."""
+    rng = np.random.default_rng(31)
+    base = rng.standard_normal((60, 5))
+    Xs = [base @ rng.standard_normal((5, d)) + 0.3 * rng.standard_normal((60, d)) for d in (4, 30, 200)]
+    Xs.append(Xs[2].astype(np.float32))  # wide, float32 (the features' own type)
+    H = np.eye(60) - 1 / 60
+    Ks = [H @ X.astype(float) @ X.astype(float).T @ H for X in Xs]
+    M = sep.cka_matrix(Xs)
+    for i, K in enumerate(Ks):
+        for j, L in enumerate(Ks):
+            expected = np.sum(K * L) / np.sqrt(np.sum(K * K) * np.sum(L * L))
+            assert M[i, j] == pytest.approx(expected, rel=1e-5), (i, j)
+            assert sep.linear_cka(Xs[i], Xs[j]) == pytest.approx(M[i, j], rel=1e-12)
+    assert np.isnan(sep.cka_matrix([Xs[0], np.ones((60, 3))])[0, 1])
+    with pytest.raises(sep.InputError):
+        sep.cka_matrix([Xs[0], Xs[1][:-1]])

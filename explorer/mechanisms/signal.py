@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..models import ModelSpec, init_model
 from ..separability import one_blas_thread
+from ..separability.linalg import top_eig
 from ._common import MechanismError, check_probe, device_of, mode, stage_of, to_device
 from .records import SignalProfile, SignalRow
 
@@ -87,17 +88,10 @@ def _stable_ranks(H) -> tuple[float, float]:
 
 
 def _top_eigenvalue(M: np.ndarray) -> float:
-    """The largest eigenvalue of a symmetric matrix: Lanczos (ARPACK) to machine precision for the
-    n x n Gram matrices here (a few ms against ~15 ms for the full spectrum), the full spectrum for
-    small ones or where Lanczos does not converge. The start vector is fixed: the same M, the same value."""
-    from scipy.sparse.linalg import ArpackError, eigsh
-    if len(M) >= 16 and np.abs(M).max() > 0:
-        try:
-            v0 = np.random.default_rng(0).standard_normal(len(M))  # not 1: the double-centred Gram maps 1 to 0
-            return float(eigsh(M, k=1, which="LA", v0=v0, tol=0, return_eigenvectors=False)[0])
-        except ArpackError:
-            pass
-    return float(np.linalg.eigvalsh(M)[-1])
+    """The largest eigenvalue of a symmetric PSD matrix (Lanczos for the large n x n Gram matrices here,
+    see :func:`explorer.separability.linalg.top_eig`); 0 for a matrix with no positive eigenvalue."""
+    lam, _ = top_eig(M, 1)
+    return float(lam[0]) if len(lam) else 0.0
 
 
 def channel_var(t: torch.Tensor) -> float:

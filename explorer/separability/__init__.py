@@ -31,7 +31,7 @@ from .checks import InputError, check_features
 from .classifiers import knn_accuracy, lda_accuracy, linear_probe_accuracy
 from .cv import FOLD_CACHE as _FOLD_CACHE
 from .fisher import effective_p, fisher_criterion, fisher_trace_ratio
-from .geometry import linear_cka, silhouette
+from .geometry import cka_matrix, linear_cka, silhouette
 from .information import mi_knn_bits, mi_probe_bits
 from .linalg import embed, one_blas_thread, pca_scores
 from .metrics import METRIC_INFO, METRICS, metric_info, score
@@ -40,7 +40,7 @@ from .settings import DEFAULT_SETTINGS, MetricSettings, describe
 __all__ = [
     "InputError", "check_features", "embed", "one_blas_thread", "pca_scores", "effective_p",
     "fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "linear_probe_accuracy", "knn_accuracy",
-    "mi_probe_bits", "mi_knn_bits", "silhouette", "linear_cka",
+    "mi_probe_bits", "mi_knn_bits", "silhouette", "linear_cka", "cka_matrix",
     "METRICS", "METRIC_INFO", "metric_info", "score",
     "MetricSettings", "DEFAULT_SETTINGS", "describe",
 ]

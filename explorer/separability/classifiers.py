@@ -6,17 +6,18 @@ folds and projections come from :func:`explorer.separability.cv.cv_outputs`.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.neighbors import KNeighborsClassifier
-
 from .checks import metric, positive
-from .cv import cv_outputs, logistic_probe
+from .cv import cv_outputs, knn, logistic_probe
+from .estimators import lda_fit
 from .settings import DEFAULT_SETTINGS as _D
 
 
 @metric
 def lda_accuracy(X, y, p: int = _D.p, folds: int = _D.folds, seed: int = _D.seed) -> float:
-    """CV accuracy of ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` on PCA(p).
+    """CV accuracy of linear discriminant analysis with Ledoit-Wolf shrinkage on PCA(p).
+
+    The classifier is :func:`explorer.separability.estimators.lda_fit` (scikit-learn's
+    ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``, written out).
 
     Parameters
     ----------
@@ -33,8 +34,7 @@ def lda_accuracy(X, y, p: int = _D.p, folds: int = _D.folds, seed: int = _D.seed
     .. [1] R. A. Fisher, The use of multiple measurements in taxonomic problems, 1936.
     .. [2] O. Ledoit, M. Wolf, J. Multivariate Analysis 88(2), 2004.
     """
-    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-    return float(np.mean(cv_outputs(X, y, p, folds, seed, lda, "predict") == y))
+    return float(np.mean(cv_outputs(X, y, p, folds, seed, lda_fit, "predict") == y))
 
 
 @metric
@@ -56,7 +56,7 @@ def linear_probe_accuracy(X, y, p: int = _D.p, folds: int = _D.folds, seed: int 
     .. [1] G. Alain, Y. Bengio, Understanding intermediate layers using linear classifier
        probes, ICLR workshop, 2017.
     """
-    P = cv_outputs(X, y, p, folds, seed, logistic_probe(), "predict_proba")
+    P = cv_outputs(X, y, p, folds, seed, logistic_probe, "predict_proba")
     return float(np.mean(P.argmax(axis=1) == y))
 
 
@@ -80,5 +80,4 @@ def knn_accuracy(X, y, k: int = _D.k_knn, p: int = _D.p, folds: int = _D.folds, 
     ----------
     .. [1] T. Cover, P. Hart, Nearest neighbor pattern classification, IEEE Trans. IT 13, 1967.
     """
-    knn = KNeighborsClassifier(n_neighbors=positive("k", k))
-    return float(np.mean(cv_outputs(X, y, p, folds, seed, knn, "predict") == y))
+    return float(np.mean(cv_outputs(X, y, p, folds, seed, knn(positive("k", k)), "predict") == y))

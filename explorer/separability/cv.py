@@ -10,16 +10,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import Callable
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .checks import positive
+from .estimators import Linear, probe_fit
 from .linalg import embed, fit_pca
 
 FOLD_CACHE: "OrderedDict[tuple, list]" = OrderedDict()  # a few recent fold projections (see fold_projections)
@@ -54,21 +52,23 @@ def fold_projections(F: np.ndarray, y: np.ndarray, p: int, folds: int, seed: int
     return out
 
 
-def cv_outputs(X, y, p: int, folds: int, seed: int, model, method: str) -> np.ndarray:
-    """Held-out ``model.<method>`` outputs for every row: stratified k-fold, PCA(p) per fold."""
+def cv_outputs(X, y, p: int, folds: int, seed: int, fit: Callable, method: str) -> np.ndarray:
+    """Held-out ``fit(Z_train, y_train).<method>(Z_test)`` for every row: stratified k-fold, PCA(p) per fold."""
     p, folds = positive("p", p), positive("folds", folds, 2)
     F = embed(X)  # isometry: per-fold PCA on F equals per-fold PCA on X (see linalg)
     out = None
     for tr, te, Z in fold_projections(F, y, p, folds, seed):
-        m = clone(model)
-        if isinstance(m, KNeighborsClassifier):
-            m.set_params(n_neighbors=min(m.n_neighbors, len(tr)))
-        res = getattr(m.fit(Z[tr], y[tr]), method)(Z[te])
+        res = getattr(fit(Z[tr], y[tr]), method)(Z[te])
         out = np.empty((len(y),) + res.shape[1:], res.dtype) if out is None else out
         out[te] = res
     return out
 
 
-def logistic_probe():
-    """The linear probe: multinomial logistic regression (C = 1) on standardised features."""
-    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+def logistic_probe(Z: np.ndarray, y: np.ndarray) -> Linear:
+    """The linear probe: multinomial logistic regression (C = 1) on standardised features (see estimators)."""
+    return probe_fit(Z, y)
+
+
+def knn(k: int) -> Callable:
+    """A fit function for the Euclidean k-NN classifier, k capped by the training-fold size."""
+    return lambda Z, y: KNeighborsClassifier(n_neighbors=min(k, len(Z))).fit(Z, y)

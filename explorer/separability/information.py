@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.distance import cdist
 from scipy.special import digamma
-from sklearn.neighbors import KDTree, NearestNeighbors
 
-from .checks import metric, positive
+from .checks import InputError, metric, positive
 from .cv import cv_outputs, logistic_probe
 from .linalg import pca_scores
 from .settings import DEFAULT_SETTINGS as _D
+
+_ROWS = 1024  # rows a block when counting neighbours: 1024 x n distances at a time
 
 
 def entropy_nats(y: np.ndarray) -> float:
@@ -40,7 +42,7 @@ def mi_probe_bits(X, y, p: int = _D.p, folds: int = _D.folds, seed: int = _D.see
     .. [1] Y. Xu, S. Zhao, J. Song, R. Stewart, S. Ermon, A theory of usable information
        under computational constraints, ICLR, 2020.
     """
-    P = cv_outputs(X, y, p, folds, seed, logistic_probe(), "predict_proba")
+    P = cv_outputs(X, y, p, folds, seed, logistic_probe, "predict_proba")
     ce = -np.mean(np.log(np.clip(P[np.arange(len(y)), y], 1e-12, None)))
     return max(0.0, entropy_nats(y) - ce) / np.log(2)
 
@@ -78,12 +80,17 @@ def mi_knn_bits(X, y, q: int = _D.q, k: int = _D.k_mi) -> float:
     Z = Z + 1e-10 * np.abs(Z).mean() * np.random.default_rng(0).standard_normal(Z.shape)
     counts = np.bincount(y)
     radius, k_used = np.empty(len(y)), np.empty(len(y))
-    for c in range(len(counts)):
+    for c in np.flatnonzero(counts):
         idx = np.flatnonzero(y == c)
         kc = min(k, len(idx) - 1)
-        dist = NearestNeighbors(n_neighbors=kc).fit(Z[idx]).kneighbors()[0]
-        radius[idx], k_used[idx] = np.nextafter(dist[:, -1], 0), kc  # strictly inside d
-    m = KDTree(Z).query_radius(Z, radius, count_only=True)
+        if kc < 1:
+            raise InputError(f"the k-NN information estimate needs at least 2 rows a class; class {c} has 1.")
+        D = cdist(Z[idx], Z[idx])
+        np.fill_diagonal(D, np.inf)  # a row is not its own neighbour
+        radius[idx], k_used[idx] = np.partition(D, kc - 1, axis=1)[:, kc - 1], kc
+    # m: rows strictly closer than d, the row itself included (exact distances, in row blocks: O(block x n) memory)
+    m = np.concatenate([(cdist(Z[j:j + _ROWS], Z) < radius[j:j + _ROWS, None]).sum(axis=1)
+                        for j in range(0, len(y), _ROWS)])
     mi = digamma(len(y)) - digamma(counts[y]).mean() + digamma(k_used).mean() - digamma(m).mean()
     # psi(N) - <psi(N_x)> slightly exceeds the plug-in H(Y), and I(Z;Y) <= H(Y) always
     return float(np.clip(mi, 0.0, entropy_nats(y))) / np.log(2)

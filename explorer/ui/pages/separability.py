@@ -35,6 +35,11 @@ def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> d
 MAX_CKA_RUNS = 8  # runs in the across-runs CKA map (a 64-cell matrix; more would not be readable)
 
 
+def _cka_rows(names: list[str], feats: list) -> list[dict]:
+    M = sep.cka_matrix(feats)
+    return [{"a": a, "b": b, "cka": float(M[i, j])} for i, a in enumerate(names) for j, b in enumerate(names)]
+
+
 def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) -> None:
     st.subheader("Linear CKA")
     st.caption("Linear centred kernel alignment (Kornblith et al. 2019) of the probe features: 1 = the same "
@@ -42,13 +47,13 @@ def cka_section(runs: list[Run], run: Run, stage: str, names: dict[str, str]) ->
                "then: the chosen stage across the selected runs (global-average-pooled features).")
     feats = cached_features(str(run.path), _mtime(run), "gap", run)
     stages = list(feats)
-    rows = [{"a": a, "b": b, "cka": sep.linear_cka(feats[a], feats[b])} for a in stages for b in stages]
+    rows = _cka_rows(stages, [feats[s] for s in stages])
     st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{names[run.id]}: stage vs stage"), width="content")
     same = [r for r in runs if stage in r.spec.stage_names]
     if len(same) > 1:
         shown = same[:MAX_CKA_RUNS]
         fs = {names[r.id]: cached_features(str(r.path), _mtime(r), "gap", r)[stage] for r in shown}
-        rows = [{"a": a, "b": b, "cka": sep.linear_cka(fs[a], fs[b])} for a in fs for b in fs]
+        rows = _cka_rows(list(fs), list(fs.values()))
         # full width: the run labels are long, and every one of them must show
         st.altair_chart(cka_heatmap(pd.DataFrame(rows), f"{stage} across runs"), width="content")
         if len(same) > len(shown):
