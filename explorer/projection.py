@@ -1,7 +1,7 @@
 """2-D views of a stage's probe features, as the Separability page draws them.
 
 ``PCA``: the top two principal components. ``LDA``: the two leading discriminant directions of
-shrinkage LDA (Ledoit-Wolf) fitted on the top 32 PCs. Both are computed on the isometric n x r
+shrinkage LDA (Ledoit-Wolf; ``separability.estimators.lda_directions``) fitted on the top 32 PCs. Both are computed on the isometric n x r
 copy of the features (``separability.embed``), which has the same geometry, so they are the
 views of the full features. The points are descriptive (LDA is fitted on the points it shows);
 the cross-validated numbers are in the table. Each axis's sign is fixed: its largest score is positive.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import separability as sep
+from .separability.estimators import lda_directions
 
 METHODS = ("PCA", "LDA")
 
@@ -19,24 +20,38 @@ def project(Z: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
     """(n, 2) float32 coordinates of the rows of ``Z`` (features, or their ``embed`` copy)."""
     if method not in METHODS:
         raise ValueError(f"Unknown projection {method!r}; expected one of {', '.join(METHODS)}.")
+    view = _views(Z, y, (method,))[method]
+    if isinstance(view, ValueError):
+        raise view
+    return view
+
+
+def _views(Z: np.ndarray, y: np.ndarray, methods) -> dict[str, np.ndarray | ValueError]:
+    """Each method's view of one stage, or the ValueError saying why it has none; the top 32 PCs are
+    computed once (the PCA view is their first two)."""
     if not np.isfinite(Z).all():
-        raise ValueError("the features hold non-finite values (the run diverged?); nothing to plot.")
+        return dict.fromkeys(methods, ValueError("the features hold non-finite values (the run diverged?); nothing to plot."))
     F = sep.embed(Z)
     if F.shape[1] < 2 or not (F != F[0]).any():
-        raise ValueError("the features vary along fewer than two directions; there is no 2-D view of them.")
+        return dict.fromkeys(methods, ValueError("the features vary along fewer than two directions; there is no 2-D view of them."))
+    out: dict[str, np.ndarray | ValueError] = {}
     try:
         with np.errstate(all="ignore"):
-            if method == "LDA":
-                from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-                P = sep.pca_scores(F, min(32, F.shape[1], len(F) - 1))
-                out = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(P, y)
-            else:
-                out = sep.pca_scores(F, 2)
+            P = sep.pca_scores(F, min(32, F.shape[1], len(F) - 1))
     except np.linalg.LinAlgError as e:
-        raise ValueError(f"the {method} view failed numerically ({e}); the features are degenerate.") from None
-    if out.shape[1] < 2 or not np.isfinite(out).all():
-        raise ValueError(f"the {method} view is undefined for these features (too little variance).")
-    return oriented(out[:, :2])
+        return dict.fromkeys(methods, ValueError(f"the view failed numerically ({e}); the features are degenerate."))
+    for method in methods:
+        try:
+            with np.errstate(all="ignore"):
+                xy = P @ lda_directions(P, y)[:, :2] if method == "LDA" else P[:, :2]
+        except np.linalg.LinAlgError as e:
+            out[method] = ValueError(f"the {method} view failed numerically ({e}); the features are degenerate.")
+            continue
+        if xy.shape[1] < 2 or not np.isfinite(xy).all():
+            out[method] = ValueError(f"the {method} view is undefined for these features (too little variance).")
+        else:
+            out[method] = oriented(xy)
+    return out
 
 
 def oriented(xy: np.ndarray) -> np.ndarray:
@@ -53,9 +68,7 @@ def all_projections(feats: dict[str, np.ndarray], y: np.ndarray) -> dict[str, np
     """``{"stage|method": (n, 2)}`` for every stage and method that has a view (see :func:`project`)."""
     out = {}
     for stage, Z in feats.items():
-        for method in METHODS:
-            try:
-                out[f"{stage}|{method}"] = project(Z, y, method)
-            except ValueError:
-                continue  # degenerate features: stage_points says why when that view is asked for
+        for method, view in _views(Z, y, METHODS).items():
+            if not isinstance(view, ValueError):  # degenerate features: stage_points says why when that view is asked for
+                out[f"{stage}|{method}"] = view
     return out

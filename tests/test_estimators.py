@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from explorer.separability.estimators import ledoit_wolf, lda_fit, probe_fit
+from explorer.separability.estimators import lda_directions, lda_fit, ledoit_wolf, probe_fit
 
 
 def _cases():
@@ -68,3 +68,14 @@ def test_probe_on_separable_classes_is_confident_and_right():
     X = rng.standard_normal((100, 3)) * 0.1 + 5.0 * y[:, None]
     m = probe_fit(X, y)
     assert (m.predict(X) == y).all() and m.predict_proba(X)[np.arange(100), y].min() > 0.9
+
+
+@pytest.mark.parametrize("case", list(_cases())[:2], ids=lambda c: c[0])
+def test_lda_directions_give_the_library_view(case):
+    """The 2-D LDA view: the library's eigen-solver transform, up to each axis's sign."""
+    _, X, y, _ = case
+    ref = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit_transform(X, y)
+    ours = X @ lda_directions(X, y)[:, :2]
+    for j in range(2):
+        err = min(np.abs(ours[:, j] - ref[:, j]).max(), np.abs(ours[:, j] + ref[:, j]).max())
+        assert err <= 1e-8 * np.abs(ref[:, j]).max(), j

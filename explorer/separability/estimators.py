@@ -8,6 +8,7 @@ fit validating input and dispatching (10 ms a fit on 400 x 32 rows); these take 
 * :func:`lda_fit`: linear discriminant analysis with the within-class covariance estimated by
   Ledoit-Wolf shrinkage on standardised features, each class's estimate weighted by its prior
   (scikit-learn's ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``).
+  :func:`lda_directions`: its discriminant directions, for the 2-D views (``solver="eigen"``).
 * :func:`probe_fit`: multinomial logistic regression, C = 1 (L2 penalty ||W||^2 / (2 C n) on the
   mean cross-entropy, intercepts not penalised), on features standardised with the training
   rows' mean and standard deviation, L-BFGS from zero, gradient tolerance 1e-4 (scikit-learn's
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import eigh
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
@@ -80,39 +82,63 @@ class Linear:
         return np.exp(S - logsumexp(S, axis=1, keepdims=True))
 
 
-def lda_fit(X: np.ndarray, y: np.ndarray) -> Linear:
-    """Shrinkage LDA (see the module docstring) fitted on rows X with labels y."""
+def _shrunk_cov(X: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf covariance of the standardised rows of X, scaled back to X's units."""
+    m, sd = _scale(X)
+    return sd[:, None] * ledoit_wolf((X - m) / sd) * sd[None, :]
+
+
+def _class_stats(X: np.ndarray, y: np.ndarray):
+    """Classes, label codes, priors, class means and the prior-weighted shrunk within-class covariance."""
     classes, codes = np.unique(y, return_inverse=True)
     priors = np.bincount(codes) / len(y)
-    d = X.shape[1]
-    means = np.empty((len(classes), d))
-    cov = np.zeros((d, d))
+    means = np.empty((len(classes), X.shape[1]))
+    within = np.zeros((X.shape[1], X.shape[1]))
     for k in range(len(classes)):
         Xk = X[codes == k]
         means[k] = Xk.mean(axis=0)
-        m, sd = _scale(Xk)
-        cov += priors[k] * (sd[:, None] * ledoit_wolf((Xk - m) / sd) * sd[None, :])
-    coef = np.linalg.lstsq(cov, means.T, rcond=None)[0].T
+        within += priors[k] * _shrunk_cov(Xk)
+    return classes, codes, priors, means, within
+
+
+def lda_fit(X: np.ndarray, y: np.ndarray) -> Linear:
+    """Shrinkage LDA (see the module docstring) fitted on rows X with labels y."""
+    classes, _, priors, means, within = _class_stats(X, y)
+    coef = np.linalg.lstsq(within, means.T, rcond=None)[0].T
     intercept = -0.5 * np.einsum("kd,kd->k", means, coef) + np.log(priors)
     return Linear(classes, coef, intercept)
 
 
-def _loss_grad(w: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
+def lda_directions(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Discriminant directions of shrinkage LDA, columns by decreasing between/within variance ratio.
+
+    The generalised eigenvectors of S_b v = lambda S_w v (normalised v^T S_w v = 1), with S_w the
+    shrunk within-class covariance of :func:`lda_fit` and S_b = S_t - S_w, S_t the shrunk covariance
+    of all rows (scikit-learn's ``LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")``,
+    whose ``transform`` is ``X @ directions``)."""
+    within = _class_stats(X, y)[4]
+    lam, V = eigh(_shrunk_cov(X) - within, within)
+    return V[:, np.argsort(lam)[::-1]]
+
+
+def _loss_grad(w: np.ndarray, X: np.ndarray, codes: np.ndarray, K: int, l2: float) -> tuple[float, np.ndarray]:
     """Mean multinomial cross-entropy + l2/2 ||W||^2 and its gradient; w = [W (m x d), b (m)] flattened.
 
     m = K, or m = 1 for two classes (the binomial model: class 0 scores 0, as in the library's)."""
-    K, d = Y.shape[1], X.shape[1]
+    n, d = X.shape
     m = 1 if K == 2 else K
     W, b = w[:m * d].reshape(m, d), w[m * d:]
     S = X @ W.T + b
     if K == 2:
-        S = np.column_stack([np.zeros(len(X)), S])
-    top = S.max(axis=1, keepdims=True)
-    E = np.exp(S - top)
-    total = E.sum(axis=1, keepdims=True)
-    n = len(X)
-    loss = float(np.sum(top + np.log(total) - np.sum(S * Y, axis=1, keepdims=True)) / n + 0.5 * l2 * np.sum(W * W))
-    R = ((E / total - Y) / n)[:, K - m:]
+        S = np.column_stack([np.zeros(n), S])
+    S -= S.max(axis=1, keepdims=True)  # scores relative to each row's largest: exp cannot overflow
+    rows = np.arange(n)
+    E = np.exp(S)
+    total = E.sum(axis=1)
+    loss = float((np.log(total).sum() - S[rows, codes].sum()) / n + 0.5 * l2 * np.sum(W * W))
+    E /= total[:, None]
+    E[rows, codes] -= 1.0
+    R = E[:, K - m:] / n
     return loss, np.concatenate([(R.T @ X + l2 * W).ravel(), R.sum(axis=0)])
 
 
@@ -123,7 +149,7 @@ def probe_fit(X: np.ndarray, y: np.ndarray, C: float = 1.0, tol: float = 1e-4, m
     Xs = (X - shift) / scale
     K, d = len(classes), X.shape[1]
     m = 1 if K == 2 else K
-    res = minimize(_loss_grad, np.zeros(m * (d + 1)), args=(Xs, np.eye(K)[codes], 1.0 / (C * len(X))), jac=True,
+    res = minimize(_loss_grad, np.zeros(m * (d + 1)), args=(Xs, codes, K, 1.0 / (C * len(X))), jac=True,
                    method="L-BFGS-B", options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
     W, b = res.x[:m * d].reshape(m, d), res.x[m * d:]
     if K == 2:
