@@ -40,12 +40,13 @@ def _inputs(run):
     return (run, probe, *run_mean_std(run, ds))
 
 
-def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reduction", ["gap", "flat"])
+def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch, reduction):
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
     run = next(r for r in _zoo() if r.spec.name == "resnet20")
-    shipped = analyze_run(run, cached_only=True)
+    shipped = analyze_run(run, reduction=reduction, cached_only=True)
     assert shipped is not None, "no shipped entry for a zoo run"
-    fresh = analyze_run(run, use_cache=False)
+    fresh = analyze_run(run, reduction=reduction, use_cache=False)
     np.testing.assert_allclose(fresh["value"].to_numpy(), shipped["value"].to_numpy(), rtol=1e-9, atol=1e-12)
 
 
@@ -89,3 +90,17 @@ def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch, redu
     assert not errors, errors
     table = at.dataframe[0].value
     assert table["run_id"].nunique() == 6 and table["value"].notna().all()
+
+
+def test_ship_cache_writes_the_named_runs_only(digits_runs, tmp_path, monkeypatch, capsys):
+    from explorer.cli import main
+    monkeypatch.setattr(cache, "SHIPPED_CACHE", tmp_path / "shipped")
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "user"))
+    import json
+    run = list_runs(digits_runs).runs[0]
+    assert main(["ship-cache", run.id, "--root", str(digits_runs), "--reductions", "gap"]) == 0
+    tables = list((tmp_path / "shipped").glob("*.json"))
+    assert len(tables) == 1 and json.loads(tables[0].read_text())["key"]["weights"] == analysis._weights_hash(run)
+    assert main(["ship-cache", "no-such-run", "--root", str(digits_runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no-such-run" in err and "Traceback" not in err
