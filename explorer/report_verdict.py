@@ -13,7 +13,8 @@ from .landscape_charts import landscape_line_chart, landscape_map, shatter_chart
 from .report import _md_table
 from .report_mechanisms import _tables, zoo_nets
 from .runs import Run
-from .verdict import NETS, build, norm_free_table
+from .norm_free import findings, norm_free_table
+from .verdict import NETS, build
 
 DEPTHS = (20, 56)
 
@@ -75,20 +76,8 @@ def verdict_section(runs: list[Run]) -> list[str]:
         md += ["Residual nets without BatchNorm trained with SkipInit (De & Smith 2020) or Fixup (Zhang et al. 2019), "
                "beside the same net with and without BatchNorm at the same recipe. Share of the gap closed: "
                "(no BN − scheme) / (no BN − BN) in test error.", "",
-               _md_table(nf.drop(columns=["runs", "diverged runs"]), ".2f"), ""]
-        for _, row in nf[nf["net"].str.startswith("no BN +")].iterrows():
-            twins = nf[(nf["depth"] == row["depth"]) & (nf["recipe"] == row["recipe"])].set_index("net")
-            if "BN" not in twins.index:
-                continue
-            where, test = f"- Depth {row['depth']} ({row['recipe']}): ", row["test error %"]
-            share, bn = row["share of the no-BN gap closed"], twins.loc["BN", "test error %"]
-            if "no BN" in twins.index and twins.loc["no BN", "diverged runs"] and not row["diverged runs"]:
-                md.append(where + f"without BatchNorm the net diverged at this recipe; {row['net']} trains "
-                          f"(test error, %: {test}, against {bn} with BatchNorm).")
-            elif share == share:
-                md.append(where + f"{row['net']} closes {100 * share:.0f}% of the test-error gap between the no-BN net "
-                          f"and BatchNorm (test error, %: {test}, against {bn} with BatchNorm and "
-                          f"{twins.loc['no BN', 'test error %']} without).")
+               _md_table(nf.drop(columns=["runs", "diverged runs", "at chance runs"]), ".2f"), ""]
+        md += [f"- {line}" for line in findings(runs)]
         md.append("")
     v = build(runs, 20, 56)
     if v.rows:

@@ -101,7 +101,7 @@ def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None)
           and (data is None or r.record.data.fingerprint == data)]
     by_recipe: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in ok:  # one recipe: the whole condition but the model's residual switch and depth (shortcut A/B differ)
-        recipe = _recipe(r, ("residual", "depth"))
+        recipe = recipe_key(r, ("residual", "depth"))
         by_recipe[recipe][f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}"].append(r)
     if not by_recipe:
         return {}, ""
@@ -110,7 +110,7 @@ def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None)
     return dict(best), first.record.data.description
 
 
-def _recipe(r: Run, free: tuple[str, ...]) -> str:
+def recipe_key(r: Run, free: tuple[str, ...]) -> str:
     """The run's condition as text, without the model fields in ``free`` (what the compared nets may differ in)."""
     f = condition_fields(r.record)
     f["model"] = {k: v for k, v in f["model"].items() if k not in free}
@@ -123,54 +123,3 @@ def build(runs: list[Run], shallow: int = 20, deep: int = 56, data: str | None =
     nets, description = pick_nets(runs, shallow, deep, data)
     rows = verdict_rows.rows(nets, shallow, deep) if nets else ()
     return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items()}, tuple(rows))
-
-
-def _error_text(e: Estimate, diverged: int) -> str:
-    if not diverged:
-        return e.text(".2f")
-    return f"diverged (n={diverged})" + ("" if e.n == 0 else f"; finished: {e.text('.2f')}")
-
-
-def norm_free_table(runs: list[Run]) -> pd.DataFrame:
-    """BatchNorm's role tested: per depth and recipe with a SkipInit or Fixup run, the residual net with
-    BatchNorm, without it (default initialisation) and with each scheme; train and test error, % (mean ±
-    95% CI, n), and the share of the no-BN gap to BN a scheme closes: (no BN - scheme) / (no BN - BN).
-
-    A run that diverged counts as an outcome, not as a missing run: "diverged runs" counts them, their
-    errors read "diverged (n=k)" (beside the mean of the finished replicates when some finished), and a share needs finished runs of
-    BN, no BN and the scheme (NaN otherwise: a diverged no-BN net has no error to close)."""
-    kept = [r for r in runs if r.spec.residual and (r.status == "diverged" or
-                                                     (r.status == "finished" and r.record.final is not None))]
-    groups: dict[tuple, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
-    for r in kept:
-        recipe = _recipe(r, ("batchnorm", "branch_scale", "init"))
-        kind = "BN" if r.spec.batchnorm else {"none": "no BN", "skipinit": "no BN + SkipInit",
-                                               "fixup": "no BN + Fixup"}[r.spec.scheme]
-        groups[(r.spec.family, r.spec.depth, recipe)][kind].append(r)
-    rows = []
-    for (family, depth, _), kinds in groups.items():  # the recipe key holds family and depth too
-        if not any(k.startswith("no BN +") for k in kinds):
-            continue
-        err = {}
-        for k, rs in kinds.items():
-            ok = [r for r in rs if r.status == "finished"]
-            err[k] = (Estimate.of([100 * (1 - r.record.final.test_acc) for r in ok]),
-                      Estimate.of([100 * (1 - (r.record.final.clean_train_acc or np.nan)) for r in ok]),
-                      len(rs) - len(ok))
-        first = next(iter(kinds.values()))[0]
-        t = first.record.train
-        recipe = f"{t.epochs} ep, lr {t.lr:g}, " + ("all images" if t.subset is None else f"subset {t.subset}")
-        for k in ("BN", "no BN", "no BN + SkipInit", "no BN + Fixup"):
-            if k not in err:
-                continue
-            test, train, diverged = err[k]
-            closed = float("nan")
-            if k.startswith("no BN +") and "BN" in err and "no BN" in err:
-                gap = err["no BN"][0].mean - err["BN"][0].mean
-                closed = (err["no BN"][0].mean - test.mean) / gap if gap > 0 else float("nan")
-            rows.append({"depth": depth, "family": family, "recipe": recipe, "net": k,
-                         "test error %": _error_text(test, diverged), "train error %": _error_text(train, diverged),
-                         "share of the no-BN gap closed": closed, "diverged runs": diverged,
-                         "runs": ", ".join(r.id for r in kinds[k])})
-    return pd.DataFrame(rows, columns=["depth", "family", "recipe", "net", "test error %", "train error %",
-                                       "share of the no-BN gap closed", "diverged runs", "runs"])

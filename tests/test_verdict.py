@@ -6,7 +6,8 @@ import pytest
 from scipy.stats import t as student_t
 
 from explorer.runs import list_runs
-from explorer.verdict import Estimate, build, differs, norm_free_table
+from explorer.norm_free import findings, norm_free_table
+from explorer.verdict import Estimate, build, differs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,6 +85,10 @@ def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
     cfg = json.loads((nobn.path / "config.json").read_text())
     cfg.update(status="diverged", message="non-finite training loss at epoch 1, step 2", diverged={"epoch": 1, "step": 2})
     (nobn.path / "config.json").write_text(json.dumps(cfg))
+    skip = next(r for r in runs if r.spec.name == "resnet8-nobn-skipinit")
+    cfg = json.loads((skip.path / "config.json").read_text())
+    cfg["final"]["test_acc"] = 0.6  # one epoch may leave it at chance; here it learned
+    (skip.path / "config.json").write_text(json.dumps(cfg))
     runs = list_runs(tmp_path).runs
     t = norm_free_table(runs).set_index("net")
     assert t.loc["no BN", "test error %"] == "diverged (n=1)" and t.loc["no BN", "train error %"] == "diverged (n=1)"
@@ -92,6 +97,17 @@ def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
     assert "(n=1)" in t.loc["no BN + SkipInit", "test error %"] and "diverged" not in t.loc["no BN + SkipInit", "test error %"]
     assert any("without BatchNorm the net diverged at this recipe; no BN + SkipInit trains" in line
                for line in verdict_section(runs))
+
+    # The scheme finished at chance (test accuracy 1/K): not called trained, and it closes nothing.
+    cfg = json.loads((skip.path / "config.json").read_text())
+    cfg["final"]["test_acc"] = 0.105  # 10 classes: within 2 points of chance
+    (skip.path / "config.json").write_text(json.dumps(cfg))
+    runs = list_runs(tmp_path).runs
+    t = norm_free_table(runs).set_index("net")
+    assert t.loc["no BN + SkipInit", "at chance runs"] == 1 and t.loc["BN", "chance test error %"] == 90.0
+    (line,) = findings(runs)
+    assert "ended at chance" in line and "does not make the net trainable" in line and "trains" not in line
+    assert any("ended at chance" in md for md in verdict_section(runs))
 
 
 def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):

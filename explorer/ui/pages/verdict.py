@@ -1,7 +1,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer.verdict import NETS, build, norm_free_table
+from explorer.norm_free import findings, norm_free_table
+from explorer.verdict import NETS, build
 from explorer.ui.common import csv_button, guarded, load_runs
 
 # coloured words, not emoji (a browser without an emoji font draws empty boxes)
@@ -58,11 +59,13 @@ def render():
     st.caption("Residual nets without BatchNorm made trainable by SkipInit (a zero-initialised scalar on each branch, "
                "De & Smith 2020) or Fixup (Zhang et al. 2019), beside the same net with and without BatchNorm at the "
                "same recipe. Share of the gap closed: (no BN − scheme) / (no BN − BN) in test error; 1 = as good as "
-               "BatchNorm.")
+               "BatchNorm. A net whose test accuracy ends within 2 points of chance (1/K) counts as not trained.")
     nf = norm_free_table(runs)
     if nf.empty:
         st.info("No SkipInit or Fixup run here: train one (Train page, 'Without BatchNorm, train it with').")
     else:
+        for line in findings(runs):
+            st.markdown(f"- {line}")
         st.dataframe(nf, hide_index=True, width="stretch")
         csv_button(nf, "batchnorm_role.csv", "Download BatchNorm-role CSV")
 
