@@ -76,7 +76,7 @@ def verdict_section(runs: list[Run]) -> list[str]:
         md += ["Residual nets without BatchNorm trained with SkipInit (De & Smith 2020) or Fixup (Zhang et al. 2019), "
                "beside the same net with and without BatchNorm at the same recipe. Share of the gap closed: "
                "(no BN − scheme) / (no BN − BN) in test error.", "",
-               _md_table(nf.drop(columns=["runs", "diverged runs", "at chance runs"]), ".2f"), ""]
+               _md_table(nf.drop(columns=["runs", "diverged runs", "at chance runs", "chance test error %"]), ".2f"), ""]
         md += [f"- {line}" for line in findings(runs)]
         md.append("")
     v = build(runs, 20, 56)
