@@ -161,3 +161,23 @@ def test_runs_listing_says_a_reason_only_where_there_is_one(digits_runs, tmp_pat
     out = capsys.readouterr().out
     assert "(non-finite training loss at epoch 1, step 2)" in out
     assert "(nan)" not in out and "(None)" not in out
+
+
+def test_picker_preselects_the_main_experiment_only(mixed, tmp_path, monkeypatch):
+    """CIFAR-10 seeds of one experiment are preselected; a digits run of the same model (another data set and
+    recipe) and an imported copy are listed, named in a caption, and not mixed in."""
+    from explorer.runs import main_experiment
+    runs = list_runs(mixed["root"]).runs
+    main = main_experiment([r.record for r in runs if r.status in ("finished", "imported")])
+    assert sorted(r.id for r in main) == sorted(p.name for p in _zoo("resnet20") + _zoo("resnet20-nobn"))
+    monkeypatch.setenv("EXPLORER_ZOO", str(mixed["root"]))
+    monkeypatch.setenv("EXPLORER_RUNS", str(tmp_path / "own"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="source").set_value("shipped zoo").run()
+    ids = at.session_state["selected_ids"]
+    assert sorted(ids) == sorted(p.name for p in _zoo("resnet20")), ids
+    assert any("Not preselected, another experiment" in c.value and "digits" in c.value for c in at.sidebar.caption)
+    # schemes and subsets aside, both learning rates of the no-BN net stay in the four-variant comparison
+    at.sidebar.toggle(key="compare4").set_value(True).run()
+    assert sorted(at.session_state["selected_ids"]) == sorted(p.name for p in _zoo("resnet20") + _zoo("resnet20-nobn"))
