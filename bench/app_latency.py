@@ -157,9 +157,10 @@ def main():
     if any(s[0].startswith("own-digits") for s in selections):
         train_digits(own / "digits")
     (own / "r56").mkdir(parents=True, exist_ok=True)
-    for d in zoo.iterdir():
-        if d.name.startswith(("resnet56-s", "resnet56-nores-s")):
-            shutil.copytree(d, own / "r56" / d.name, dirs_exist_ok=True)
+    from explorer.runs import list_runs
+    for r in list_runs(zoo).runs:  # the full-data seeds of the resnet56 comparison
+        if r.spec.name in ("resnet56", "resnet56-nores") and r.train_config.subset is None:
+            shutil.copytree(r.path, own / "r56" / r.id, dirs_exist_ok=True)
     print(f"{'selection':<16} {'page':<13} {'runs':>4} {'forward s':>9} {'cold s':>7} {'warm s':>7} {'cold/fwd':>8}")
     for name, source, depth, compare, reduction, pages, own_root, use_shipped in selections:
         if own_root is not None:

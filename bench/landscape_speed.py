@@ -30,7 +30,8 @@ def _setup():
     from explorer.runs import list_runs
     from explorer.settings import SHARED_CIFAR_ZIP
     from explorer.train.loop import stratified_subset
-    zoo = [r for r in list_runs(ROOT / "checkpoints").runs if r.spec.name == "resnet56" and r.seed == 0]
+    zoo = [r for r in list_runs(ROOT / "checkpoints").runs
+           if r.spec.name == "resnet56" and r.seed == 0 and r.train_config.subset is None]  # the full-data run
     if zoo and SHARED_CIFAR_ZIP.exists():
         run, data = zoo[0], load_dataset(str(SHARED_CIFAR_ZIP))
         idx = stratified_subset(data.train_y, 1000)

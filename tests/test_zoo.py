@@ -22,9 +22,13 @@ def test_every_zoo_run_is_valid():
         validate_run(run)
         assert run.status in ("finished", "diverged"), (run.id, run.status)
         assert run.record.data.description == "CIFAR-10 (JPEG copy)"
-        assert len(run.history()) == run.record.epochs_done == run.train_config.epochs
+        t = run.train_config
+        if run.status == "diverged":  # an outcome the zoo keeps (BatchNorm's role): its record says where
+            assert len(run.history()) == run.record.epochs_done < t.epochs and run.record.reason
+            continue
+        assert len(run.history()) == run.record.epochs_done == t.epochs
         log = run.gradlog()
-        assert log is not None and log.mean_abs.shape[0] == run.record.epochs_done * (50000 // 128)
+        assert log is not None and log.mean_abs.shape[0] == run.record.epochs_done * ((t.subset or 50000) // t.batch_size)
 
 
 def test_required_zoo_is_present():
