@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from explorer import mechanisms as mech  # noqa: E402
 from explorer import separability as sep  # noqa: E402
 from explorer.data import load_dataset, normalize, probe_set  # noqa: E402
-from explorer.models import build_model, init_model  # noqa: E402
+from explorer.models import init_model  # noqa: E402
 from explorer.runs import open_run  # noqa: E402
 
 
@@ -129,7 +129,7 @@ def main():
     flops, rate = _flops(counted, x, y), _gemm_rate()
     fwd_flops = _flops({"forward": lambda xs, ys: forward_of(xs)}, x, y)["forward"]
     floor = sum(flops.values()) / rate
-    print(f"  counted work: " + ", ".join(f"{name.split(' (')[0]} {f / 1e12:.2f}" for name, f in flops.items())
+    print("  counted work: " + ", ".join(f"{name.split(' (')[0]} {f / 1e12:.2f}" for name, f in flops.items())
           + f" TFLOP ({sum(flops.values()) / fwd_flops:.1f} forward passes of {fwd_flops / 1e9:.0f} GFLOP)")
     print(f"  this machine's best matrix-product rate: {rate / 1e9:.0f} GFLOP/s (a forward pass: "
           f"{fwd_flops / statistics.median(forwards) / 1e9:.0f} GFLOP/s); arithmetic floor of the work: "

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from explorer.analysis import COLUMNS, DEFAULT_METRICS, AnalysisError, analyze, analyze_run
 from explorer.data import load_digits, probe_set

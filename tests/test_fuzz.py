@@ -1,10 +1,8 @@
 """Property-based tests: every fuzzed input ends in a valid result or one clear error, never a
 crash, a hang or a partial write. The number of cases is printed in the test summary."""
-import io
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest

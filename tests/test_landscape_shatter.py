@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from explorer.mechanisms.landscape import (batch_evaluator, filter_normalized_direction, movable, nonconvex_fraction,
-                                           slice_points, to_frame, wiggle)
+                                           slice_points, wiggle)
 from explorer.mechanisms.shatter import (correlation_length, lag_curve, line_gradients, pearson_matrix,
                                          shatter_study)
 from explorer.models import build_model, init_model
