@@ -122,14 +122,23 @@ def findings(runs: list[Run]) -> list[str]:
                        f"{s.chance:.0f}){before}: at this recipe it does not make the net trainable, so it does not "
                        f"close the gap to BatchNorm ({bn_text}).")
         elif plain and plain.test.n == 0 and plain.diverged:
-            out.append(where + f"without BatchNorm the net diverged at this recipe; {s.net} trains "
-                       f"(test error, %: {s.error_text(s.test)}, against {bn_text}).")
+            above = s.test.mean - bn.test.mean
+            result = (f"but does not close the gap: its test error stays {above:.1f} points above BatchNorm's" if above > 0
+                      else "and reaches BatchNorm's test error")
+            out.append(where + f"without BatchNorm the net diverged at this recipe; {s.net} makes it trainable, "
+                       f"{result}{_thin(s, bn)} (test error, %: {s.error_text(s.test)}, against {bn_text}).")
         elif s.closed == s.closed:
             out.append(where + f"{s.net} closes {100 * s.closed:.0f}% of the test-error gap between the no-BN net "
-                       f"and BatchNorm (test error, %: {s.error_text(s.test)}, against {bn_text} and "
+                       f"and BatchNorm{_thin(s, bn, plain)} (test error, %: {s.error_text(s.test)}, against {bn_text} and "
                        f"{plain.error_text(plain.test)} without).")
         elif plain:
             out.append(where + f"without BatchNorm the net is no worse than with it here (test error, %: "
                        f"{plain.error_text(plain.test)} against {bn_text}), so there is no gap for {s.net} to close "
                        f"({s.error_text(s.test)}).")
     return out
+
+
+def _thin(*nets: NetResult) -> str:
+    """The caveat for a comparison without a CI (a net with one finished run)."""
+    return " (one run of some net: no CI, so how much of this is seed noise is not known)" \
+        if min(n.test.n for n in nets) < 2 else ""

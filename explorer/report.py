@@ -15,7 +15,7 @@ import pandas as pd
 from .atomic import atomic_write_bytes, atomic_write_text
 from .charts import curves_chart, degradation_chart, gradient_panels
 from .reference import HE_2016_CIFAR10_TEST_ERROR as HE_2016
-from .runs import label_runs, list_runs
+from .runs import label_runs, list_runs, main_experiment
 from .separability import DEFAULT_SETTINGS, describe
 from .settings import REPO_ROOT
 from .gradient_tables import gradient_summary, gradient_table
@@ -75,6 +75,20 @@ def _save_png(chart, path: Path) -> None:
     atomic_write_bytes(path, vlc.vegalite_to_png(spec, scale=1.5))
 
 
+def _main(runs) -> list:
+    """The finished cifar-family runs of the main experiment (``runs.main_experiment``), what the figures show."""
+    cifar = [r for r in runs if r.spec.family == "cifar" and r.status == "finished"]
+    main = {id(rec) for rec in main_experiment([r.record for r in cifar])}
+    return [r for r in cifar if id(r.record) in main]
+
+
+def _main_text(runs) -> str:
+    t = _main(runs)[0].record.train if _main(runs) else None
+    if t is None:
+        return "no run"
+    return f"{t.epochs} epochs on " + ("all training images" if t.subset is None else f"a {t.subset}-image subset")
+
+
 def separability_tables(root: Path, runs) -> tuple[pd.DataFrame, list[str]]:
     """The gap analysis of every run: from the analysis cache (the zoo's ships with it), else from a
     ``separability_*.csv`` kept beside the runs (the resnet18 runs, whose weights are not shipped).
@@ -129,16 +143,20 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         tr = ours.groupby(["series", "depth"])["train_error"].mean().reset_index(name="train error % (mean)")
         g = g.merge(tr, on=["series", "depth"])
         g["train error % (mean)"] = g["train error % (mean)"].map(lambda v: f"{v:.2f}")
-        g["He et al. 2016 %"] = [_pct(HE_2016.get(d)) if n.startswith("residual + BN") else "–" for n, d in zip(g["net"], g["depth"])]
+        # their numbers are for residual nets with BatchNorm trained on all 50,000 images: not beside a subset run
+        g["He et al. 2016 %"] = [_pct(HE_2016.get(d)) if n.startswith("residual + BN") and "subset" not in n else "–"
+                                 for n, d in zip(g["net"], g["depth"])]
         md += [_md_table(g.rename(columns={"count": "replicates"})[["net", "depth", "replicates", "test error % (mean ± std)",
                                                                 "train error % (mean)", "He et al. 2016 %"]]), ""]
         md += ["He et al. 2016 (Table 6) report ResNet-20/32/44/56/110 at 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error "
                "on the original CIFAR-10 after 64k iterations; for plain nets they report only that plain-56 has higher "
                "training and test error than plain-20. The runs here are much shorter (see the table below) and "
                "use a JPEG copy of CIFAR-10, so their absolute errors are higher.", ""]
+        main_ids = {r.id for r in _main(runs)}
         if figures:
-            _save_png(degradation_chart(deg, "std"), fig_dir / "degradation.png")
-        md += ["![test error vs depth](figures/degradation.png)", ""]
+            _save_png(degradation_chart(deg[deg["run_id"].isin(main_ids)], "std"), fig_dir / "degradation.png")
+        md += [f"The figures below show the main experiment ({_main_text(runs)}); the runs of other recipes are in the "
+               "tables and in \"BatchNorm's role, tested\".", "", "![test error vs depth](figures/degradation.png)", ""]
 
     every = runs_table(runs)
     every["train error %"] = [_pct(None if v is None or pd.isna(v) else 100 * (1 - v)) for v in every["train_acc"]]
@@ -150,14 +168,13 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
            _md_table(every[["label", "condition", "status", "epochs", "train error %", "test error %", "dataset",
                             "run_id"]]), ""]
 
-    cifar = [r for r in runs if r.spec.family == "cifar" and r.history()]
+    cifar = [r for r in _main(runs) if r.history()]
     if cifar and figures:
         _save_png(curves_chart(history_table(cifar), "accuracy", "std", ("train (clean)", "test")), fig_dir / "curves.png")
     if cifar:
         md += ["## Accuracy curves", "", "Mean over the replicates of each condition, band ± std, clipped to [0, 1].", "", "![accuracy curves](figures/curves.png)", ""]
 
-    grad_runs = [r for r in runs if r.gradlog() is not None and r.spec.family == "cifar" and r.spec.batchnorm
-                 and r.status == "finished"]
+    grad_runs = [r for r in _main(runs) if r.gradlog() is not None and r.spec.batchnorm and r.status == "finished"]
     if grad_runs:
         gt = gradient_table(grad_runs, ["stage0", "stage3"], max_points=200, smooth=25)  # stage3: the cifar family's last
         if figures:

@@ -95,7 +95,7 @@ def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
     assert np.isnan(t.loc["no BN + SkipInit", "share of the no-BN gap closed"])
     assert t.loc["no BN", "diverged runs"] == 1 and t.loc["no BN + SkipInit", "diverged runs"] == 0
     assert "(n=1)" in t.loc["no BN + SkipInit", "test error %"] and "diverged" not in t.loc["no BN + SkipInit", "test error %"]
-    assert any("without BatchNorm the net diverged at this recipe; no BN + SkipInit trains" in line
+    assert any("without BatchNorm the net diverged at this recipe; no BN + SkipInit makes it trainable" in line
                for line in verdict_section(runs))
 
     # The scheme finished at chance (test accuracy 1/K): not called trained, and it closes nothing.
