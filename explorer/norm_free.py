@@ -140,5 +140,5 @@ def findings(runs: list[Run]) -> list[str]:
 
 def _thin(*nets: NetResult) -> str:
     """The caveat for a comparison without a CI (a net with one finished run)."""
-    return " (one run of some net: no CI, so how much of this is seed noise is not known)" \
+    return " (a net with one run: no 95% CI, so seed noise cannot be ruled out)" \
         if min(n.test.n for n in nets) < 2 else ""
