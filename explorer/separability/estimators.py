@@ -55,7 +55,7 @@ def ledoit_wolf(X: np.ndarray) -> np.ndarray:
     beta = (beta_ / n - delta_) / (d * n)
     delta = (delta_ - 2.0 * mu * trace.sum() + d * mu ** 2) / d
     beta = min(beta, delta)
-    s = 0.0 if beta == 0 else beta / delta
+    s = 0.0 if beta == 0 or delta == 0 else beta / delta  # delta = 0: S is already a multiple of I
     out = (1.0 - s) * S
     out.flat[::d + 1] += s * mu
     return out
