@@ -70,8 +70,8 @@ def results(runs: list[Run]) -> list[NetResult]:
         first = next(iter(kinds.values()))[0]
         t = first.record.train
         recipe = f"{t.epochs} ep, lr {t.lr:g}, " + ("all images" if t.subset is None else f"subset {t.subset}")
-        classes = len(first.record.data.classes or ()) or 10
-        chance = 100 * (1 - 1 / classes)
+        classes = len(first.record.data.classes or ())
+        chance = 100 * (1 - 1 / classes) if classes else float("nan")  # unknown classes: nothing reads as chance
         nets = {}
         for k in KINDS:
             if k not in kinds:

@@ -15,7 +15,7 @@ import pandas as pd
 from .atomic import atomic_write_bytes, atomic_write_text
 from .charts import curves_chart, degradation_chart, gradient_panels
 from .reference import HE_2016_CIFAR10_TEST_ERROR as HE_2016
-from .runs import label_runs, list_runs, main_experiment
+from .runs import label_runs, list_runs, main_runs
 from .separability import DEFAULT_SETTINGS, describe
 from .settings import REPO_ROOT
 from .gradient_tables import gradient_summary, gradient_table
@@ -75,15 +75,9 @@ def _save_png(chart, path: Path) -> None:
     atomic_write_bytes(path, vlc.vegalite_to_png(spec, scale=1.5))
 
 
-def _main(runs) -> list:
-    """The finished cifar-family runs of the main experiment (``runs.main_experiment``), what the figures show."""
-    cifar = [r for r in runs if r.spec.family == "cifar" and r.status == "finished"]
-    main = {id(rec) for rec in main_experiment([r.record for r in cifar])}
-    return [r for r in cifar if id(r.record) in main]
-
-
-def _main_text(runs) -> str:
-    t = _main(runs)[0].record.train if _main(runs) else None
+def _main_text(main) -> str:
+    """The recipe of the main experiment's runs, in words."""
+    t = main[0].record.train if main else None
     if t is None:
         return "no run"
     return f"{t.epochs} epochs on " + ("all training images" if t.subset is None else f"a {t.subset}-image subset")
@@ -134,6 +128,10 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         return text
 
     deg = degradation_table(runs)
+    # the figures show the main experiment (runs.main_experiment); the tables every run, labelled with its recipe
+    main = main_runs([r for r in runs if r.spec.family == "cifar" and r.status == "finished"])
+    main_ids = {r.id for r in main}
+    subset_ids = {r.id for r in runs if r.record.train is not None and r.record.train.subset is not None}
     md += ["## The degradation problem", ""] + _findings(deg) + [""]
     ours = deg[deg["family"] == "cifar"]
     if not ours.empty:
@@ -144,18 +142,18 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
         g = g.merge(tr, on=["series", "depth"])
         g["train error % (mean)"] = g["train error % (mean)"].map(lambda v: f"{v:.2f}")
         # their numbers are for residual nets with BatchNorm trained on all 50,000 images: not beside a subset run
-        g["He et al. 2016 %"] = [_pct(HE_2016.get(d)) if n.startswith("residual + BN") and "subset" not in n else "–"
-                                 for n, d in zip(g["net"], g["depth"])]
+        subset_series = set(ours.loc[ours["run_id"].isin(subset_ids), "series"])
+        g["He et al. 2016 %"] = [_pct(HE_2016.get(d)) if n.startswith("residual + BN") and s not in subset_series else "–"
+                                 for n, d, s in zip(g["net"], g["depth"], g["series"])]
         md += [_md_table(g.rename(columns={"count": "replicates"})[["net", "depth", "replicates", "test error % (mean ± std)",
                                                                 "train error % (mean)", "He et al. 2016 %"]]), ""]
         md += ["He et al. 2016 (Table 6) report ResNet-20/32/44/56/110 at 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error "
                "on the original CIFAR-10 after 64k iterations; for plain nets they report only that plain-56 has higher "
                "training and test error than plain-20. The runs here are much shorter (see the table below) and "
                "use a JPEG copy of CIFAR-10, so their absolute errors are higher.", ""]
-        main_ids = {r.id for r in _main(runs)}
         if figures:
             _save_png(degradation_chart(deg[deg["run_id"].isin(main_ids)], "std"), fig_dir / "degradation.png")
-        md += [f"The figures below show the main experiment ({_main_text(runs)}); the runs of other recipes are in the "
+        md += [f"The figures below show the main experiment ({_main_text(main)}); the runs of other recipes are in the "
                "tables and in \"BatchNorm's role, tested\".", "", "![test error vs depth](figures/degradation.png)", ""]
 
     every = runs_table(runs)
@@ -168,13 +166,13 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
            _md_table(every[["label", "condition", "status", "epochs", "train error %", "test error %", "dataset",
                             "run_id"]]), ""]
 
-    cifar = [r for r in _main(runs) if r.history()]
+    cifar = [r for r in main if r.history()]
     if cifar and figures:
         _save_png(curves_chart(history_table(cifar), "accuracy", "std", ("train (clean)", "test")), fig_dir / "curves.png")
     if cifar:
         md += ["## Accuracy curves", "", "Mean over the replicates of each condition, band ± std, clipped to [0, 1].", "", "![accuracy curves](figures/curves.png)", ""]
 
-    grad_runs = [r for r in _main(runs) if r.gradlog() is not None and r.spec.batchnorm and r.status == "finished"]
+    grad_runs = [r for r in main if r.gradlog() is not None and r.spec.batchnorm]
     if grad_runs:
         gt = gradient_table(grad_runs, ["stage0", "stage3"], max_points=200, smooth=25)  # stage3: the cifar family's last
         if figures:

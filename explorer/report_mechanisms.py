@@ -12,7 +12,7 @@ import pandas as pd
 
 from .mechanism_analysis import mechanism_table
 from .mechanism_charts import lesion_single_chart, profile_chart, signal_chart
-from .runs import Run, main_experiment
+from .runs import Run, main_runs
 from .tables import label_table
 
 DEPTHS = (20, 56, 110)
@@ -33,10 +33,8 @@ def _tables(runs: list[Run], kind: str) -> pd.DataFrame:
 def zoo_nets(runs: list[Run], depths) -> list[Run]:
     """The finished plain and residual cifar nets with BatchNorm (no SkipInit / Fixup) at ``depths``, with weights,
     of the main experiment (``runs.main_experiment``: a run on a training subset is another experiment)."""
-    nets = [r for r in runs if r.spec.family == "cifar" and r.spec.batchnorm and r.spec.scheme == "none"
-            and r.spec.depth in depths and r.status == "finished" and r.weights_file() is not None]
-    main = {id(rec) for rec in main_experiment([r.record for r in nets])}
-    return [r for r in nets if id(r.record) in main]
+    return main_runs([r for r in runs if r.spec.family == "cifar" and r.spec.batchnorm and r.spec.scheme == "none"
+                      and r.spec.depth in depths and r.status == "finished" and r.weights_file() is not None])
 
 
 def _pct(v: float) -> str:

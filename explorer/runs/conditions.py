@@ -15,9 +15,13 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from ..train import TrainConfig
 from .record import RunRecord
+
+if TYPE_CHECKING:
+    from .store import Run
 
 EXECUTION_FIELDS = frozenset({"seed", "device", "log_every", "eval_batch_size", "channels_last"})
 # how a training field is named in a label, and how its value is written
@@ -170,3 +174,9 @@ def main_experiment(records: list[RunRecord], variants_only: bool = False) -> li
         t = r.train
         groups[(r.data.fingerprint, None if t is None else t.subset, None if t is None else t.epochs)].append(r)
     return max(groups.values(), key=len) if groups else []
+
+
+def main_runs(runs: list["Run"], variants_only: bool = False) -> list["Run"]:
+    """The runs whose records :func:`main_experiment` picks, in the order given."""
+    main = {id(rec) for rec in main_experiment([r.record for r in runs], variants_only)}
+    return [r for r in runs if id(r.record) in main]

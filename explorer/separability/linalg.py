@@ -66,21 +66,26 @@ def top_eig(M: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     does not converge on.
     """
     m = len(M)
-    lam = None
-    if 0 < p <= m // 8 and m >= 128:
-        try:
-            lam, vec = eigsh(M, k=p, which="LA", v0=np.random.default_rng(0).standard_normal(m), tol=0)
-            order = np.argsort(lam)
-            lam, vec = lam[order], vec[:, order]
-        except ArpackError:
-            lam = None
-    if lam is None and 0 < p < m // 2:  # only the top p pairs: much cheaper than the full spectrum
+    found = _lanczos(M, p) if 0 < p <= m // 8 and m >= 128 else None
+    if found is not None:
+        lam, vec = found
+    elif 0 < p < m // 2:  # only the top p pairs: much cheaper than the full spectrum
         lam, vec = eigh(M, subset_by_index=[m - p, m - 1], driver="evx")  # evx: ~2x faster than evr here
-    elif lam is None:
+    else:
         lam, vec = np.linalg.eigh(M)
     lam, vec = lam[::-1], vec[:, ::-1]
     rank = int(np.sum(lam > lam[0] * m * np.finfo(float).eps)) if lam[0] > 0 else 0
     return lam[:min(p, rank)], vec[:, :min(p, rank)]
+
+
+def _lanczos(M: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Top-p eigenpairs by ARPACK, ascending; None where it does not converge."""
+    try:
+        lam, vec = eigsh(M, k=p, which="LA", v0=np.random.default_rng(0).standard_normal(len(M)), tol=0)
+    except ArpackError:
+        return None
+    order = np.argsort(lam)
+    return lam[order], vec[:, order]
 
 
 def embed(X) -> np.ndarray:

@@ -10,7 +10,7 @@ import streamlit as st
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts import color_map
-from ..runs import BrokenRun, Run, label_runs, list_runs, main_experiment
+from ..runs import BrokenRun, Run, label_runs, list_runs, main_runs
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -123,18 +123,19 @@ def sidebar() -> list[Run]:
                         and (compare or (r.spec.residual == residual and r.spec.batchnorm == batchnorm))]
             labels = label_runs([r.record for r in matching], {r.id: r.status for r in matching}).run
             finished = [r for r in matching if r.status in ("finished", "imported")]
-            main = {id(rec) for rec in main_experiment([r.record for r in finished], variants_only=compare)}
-            default = [labels[r.id] for r in finished if id(r.record) in main]
+            main = main_runs(finished, variants_only=compare)
+            default = [labels[r.id] for r in main]
             chosen = st.multiselect("Runs (each named by what sets it apart; the finished runs of the main "
                                     "experiment preselected)", [labels[r.id] for r in matching], default=default,
                                     key=f"runs_{family}_{depth}_{residual}_{batchnorm}_{compare}_{len(matching)}")
             selected = [r for r in matching if labels[r.id] in chosen]
-            others = [labels[r.id] for r in finished if id(r.record) not in main]
+            main_ids = {r.id for r in main}
+            others = [labels[r.id] for r in finished if r.id not in main_ids]
             if others:
                 st.caption(f"Not preselected, another experiment (other training-set size or epochs"
                            f"{', or a norm-free scheme' if compare else ''}): {'; '.join(others)}. Add them above to compare.")
             if compare:
-                have = {r.spec.variant for r in finished if id(r.record) in main}  # of the main experiment
+                have = {r.spec.variant for r in main}  # of the main experiment
                 missing = [v for v in ("FULL", "Nres", "Nbn", "Nboth") if v not in have]
                 st.caption(f"At depth {depth}: {', '.join(v for v in ('FULL', 'Nres', 'Nbn', 'Nboth') if v in have) or 'no variant'}"
                            + (f". No run of {', '.join(missing)} here (train them on the Train page)." if missing else "."))
