@@ -157,6 +157,24 @@ def test_embed_is_an_isometry_and_metrics_agree_on_it():
         assert f(Z, y) == pytest.approx(f(X, y), rel=1e-4, abs=1e-4), name
 
 
+def test_pca_of_principal_coordinates_is_their_leading_columns():
+    """embed's output is already principal coordinates: its PCA takes the coordinate axes (no
+    eigensolver) and equals the eigensolver's scores up to sign; other inputs still get the solver."""
+    from explorer.separability import linalg
+    X = np.random.default_rng(4).standard_normal((150, 2000)) * np.geomspace(10, 0.1, 2000)
+    F = sep.embed(X)
+    mean, V = linalg.fit_pca(F, 12)
+    assert np.array_equal(V, np.eye(F.shape[1])[:, :12])  # the axes themselves, largest variance first
+    solver = (F - mean) @ linalg.top_eig(np.cov(F.T, bias=True) * len(F), 12)[1]
+    np.testing.assert_allclose(np.abs(sep.pca_scores(F, 12)), np.abs(solver), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.abs(sep.pca_scores(F, 12)), np.abs(sep.pca_scores(X, 12)), rtol=1e-8, atol=1e-10)
+    R = F[:, :40] @ random_orthogonal(40, 5)  # rotated: no longer principal axes
+    assert linalg.coordinate_axes(R.T @ R, 5) is None
+    # a diagonal scatter matrix with ties and a zero variance: stable order, zero dropped
+    C = np.diag([1.0, 3.0, 3.0, 0.0])
+    assert np.array_equal(linalg.coordinate_axes(C, 4), np.eye(4)[:, [1, 2, 0]])
+
+
 def test_cv_metrics_equal_sklearn_pipelines_fitted_per_fold_on_raw_features():
     """The per-fold PCA on embed(X) must match PCA fitted on the raw training rows alone."""
     y = np.arange(120) % 3
