@@ -169,10 +169,23 @@ def test_pca_of_principal_coordinates_is_their_leading_columns():
     np.testing.assert_allclose(np.abs(sep.pca_scores(F, 12)), np.abs(solver), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(np.abs(sep.pca_scores(F, 12)), np.abs(sep.pca_scores(X, 12)), rtol=1e-8, atol=1e-10)
     R = F[:, :40] @ random_orthogonal(40, 5)  # rotated: no longer principal axes
-    assert linalg.coordinate_axes(R.T @ R, 5) is None
+    assert linalg.coordinate_axes(R, 5) is None
+    near = F[:, :40].copy()
+    near[:, 1] += 1e-6 * near[:, 0]  # one off-diagonal entry of 2e-6 relative: not diagonal
+    assert linalg.coordinate_axes(near, 5) is None
     # a diagonal scatter matrix with ties and a zero variance: stable order, zero dropped
-    C = np.diag([1.0, 3.0, 3.0, 0.0])
-    assert np.array_equal(linalg.coordinate_axes(C, 4), np.eye(4)[:, [1, 2, 0]])
+    A = np.diag(np.sqrt([1.0, 3.0, 3.0, 0.0]))
+    assert np.array_equal(linalg.coordinate_axes(A, 4), np.eye(4)[:, [1, 2, 0]])
+
+
+def test_fold_scores_from_the_gram_matrix_equal_a_pca_fitted_on_the_training_rows():
+    from explorer.separability import linalg
+    F = np.random.default_rng(8).standard_normal((90, 300)) * np.geomspace(5, 0.5, 300) + 3.0  # not centred
+    train = np.random.default_rng(9).permutation(90)[:70]
+    mean, V = linalg.fit_pca(F[train], 10)
+    Z = linalg.fold_scores(F @ F.T, train, 10)
+    assert Z.shape == (90, 10)
+    np.testing.assert_allclose(np.abs(Z), np.abs((F - mean) @ V), rtol=1e-9, atol=1e-9)
 
 
 def test_cv_metrics_equal_sklearn_pipelines_fitted_per_fold_on_raw_features():

@@ -1,9 +1,11 @@
 """Cross-validated classifier outputs on a PCA fitted per training fold.
 
 Stratified k-fold; on each fold the PCA(p) is fitted on the training rows only, so no test
-fold leaks into any fit (a truncated global PCA would leak). The fold projections of recent
-inputs are cached, keyed by a hash of the content, because several metrics (LDA, probe, kNN)
-share them.
+fold leaks into any fit (a truncated global PCA would leak). When the features are wider than a
+training fold is long (a flattened stage), every fold's PCA comes from one Gram matrix of all
+rows (kernel PCA, linalg.fold_scores), the same projections as fitting each fold's covariance.
+The fold projections of recent inputs are cached, keyed by a hash of the content, because
+several metrics (LDA, probe, kNN) share them.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from .checks import positive
 from .estimators import Linear, probe_fit
-from .linalg import embed, fit_pca
+from .linalg import embed, fit_pca, fold_scores
 
 FOLD_CACHE: "OrderedDict[tuple, list]" = OrderedDict()  # a few recent fold projections (see fold_projections)
 _FOLD_LOCK = threading.Lock()
@@ -31,20 +33,27 @@ def fold_projections(F: np.ndarray, y: np.ndarray, p: int, folds: int, seed: int
     Several metrics (LDA, probe, kNN) use the same folds and PCA; the projections are kept for
     the last few inputs, keyed by a hash of the content (never by object identity).
     """
-    key = (hashlib.blake2b(np.ascontiguousarray(F).tobytes(), digest_size=16).hexdigest(),
-           hashlib.blake2b(np.ascontiguousarray(y).tobytes(), digest_size=8).hexdigest(), F.shape, p, folds, seed)
+    key = (hashlib.sha256(np.ascontiguousarray(F)).hexdigest(),  # sha256: twice blake2b's speed here (hardware)
+           hashlib.sha256(np.ascontiguousarray(y)).hexdigest(), F.shape, F.dtype.str, p, folds, seed)
     with _FOLD_LOCK:
         if key in FOLD_CACHE:
             FOLD_CACHE.move_to_end(key)
             return FOLD_CACHE[key]
     # at most as many folds as the smallest class has rows, so each training fold has them all
     cv = StratifiedKFold(min(folds, np.bincount(y).min()), shuffle=True, random_state=seed)
+    splits = list(cv.split(F, y))
+    # wider than a training fold is long: every fold's PCA from one Gram matrix of all rows (kernel PCA)
+    G = F @ F.T if F.shape[1] > max(len(tr) for tr, _ in splits) else None
     out = []
-    for tr, te in cv.split(F, y):
-        mean, V = fit_pca(F[tr], p)
-        if V.shape[1] == 0:
+    for tr, te in splits:
+        if G is not None:
+            Z = fold_scores(G, tr, p)
+        else:
+            mean, V = fit_pca(F[tr], p)
+            Z = (F - mean) @ V
+        if Z.shape[1] == 0:
             raise np.linalg.LinAlgError("a training fold has no variance.")
-        out.append((tr, te, (F - mean) @ V))
+        out.append((tr, te, Z))
     with _FOLD_LOCK:
         FOLD_CACHE[key] = out
         while len(FOLD_CACHE) > _CACHE_SIZE:

@@ -78,18 +78,22 @@ def top_eig(M: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     return lam[:min(p, rank)], vec[:, :min(p, rank)]
 
 
-def coordinate_axes(C: np.ndarray, p: int) -> np.ndarray | None:
-    """The top-p eigenvectors of a PSD matrix C that is diagonal to rounding: unit vectors, by descending
-    diagonal entry, without numerically zero ones (as :func:`top_eig`); None when C is not diagonal.
+def coordinate_axes(A: np.ndarray, p: int) -> np.ndarray | None:
+    """The top-p principal axes of the centred rows A when they are the coordinate axes, else None.
 
-    A scatter matrix is diagonal when the columns are already principal coordinates, as the output of
-    :func:`embed` is (its off-diagonal scatter measured ~1e-12 of the largest variance on flat stage
-    features, rounding of the eigenvectors). The eigenvectors of a diagonal matrix are the coordinate
-    axes; perturbation by the rounding E moves them by |E_ij| / |C_ii - C_jj|, the accuracy an
-    eigensolver run on C has too, so the PCA scores are the columns themselves, at no solver cost.
+    They are when the scatter matrix C = A^T A is diagonal to rounding, as for the output of
+    :func:`embed` (principal coordinates; its off-diagonal scatter measured ~1e-12 of the largest
+    variance on flat stage features). The eigenvectors of a diagonal matrix are the unit vectors, by
+    descending diagonal entry (numerically zero ones dropped, as in :func:`top_eig`); rounding E moves
+    them by |E_ij| / |C_ii - C_jj|, the accuracy an eigensolver run on C has too. C is never formed:
+    (C - D) v for two fixed Gaussian vectors v estimates ||C - D||_F (its expected squared norm), in
+    O(n d) instead of O(n d^2).
     """
-    d = np.diag(C)
-    if not (len(d) and d.max() > 0) or np.abs(C - np.diag(d)).max() > DIAGONAL_TOL * d.max():
+    d = np.einsum("ij,ij->j", A, A)  # diag(C): column sums of squares
+    if not (len(d) and d.max() > 0):
+        return None
+    v = np.random.default_rng(0).standard_normal((len(d), 2))
+    if np.linalg.norm(A.T @ (A @ v) - d[:, None] * v) > DIAGONAL_TOL * d.max() * np.linalg.norm(v):
         return None
     order = np.argsort(-d, kind="stable")
     rank = int(np.sum(d > d.max() * len(d) * np.finfo(float).eps))
@@ -145,11 +149,33 @@ def fit_pca(A: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     mean = A.mean(axis=0)
     Ac = A - mean
     if Ac.shape[1] <= Ac.shape[0]:
-        C = Ac.T @ Ac
-        axes = coordinate_axes(C, p)
-        return mean, axes if axes is not None else top_eig(C, p)[1]
+        axes = coordinate_axes(Ac, p)
+        return mean, axes if axes is not None else top_eig(Ac.T @ Ac, p)[1]
     lam, U = top_eig(Ac @ Ac.T, p)  # fewer rows than columns: the smaller Gram matrix
     return mean, Ac.T @ (U / np.sqrt(lam))
+
+
+def fold_scores(G: np.ndarray, train: np.ndarray, p: int) -> np.ndarray:
+    """Scores of all rows on the top-p principal components of the rows ``train``, from their Gram matrix.
+
+    G is the n x n Gram matrix of the (any-centred) rows; the training rows are centred on their own
+    mean inside G (kernel PCA, [1]): K = H G_tt H is their centred Gram matrix and
+    K_x = G[:, t] - c 1^T - 1 r^T + s (c: each row's mean product with the training rows, r: the same
+    for the training rows, s: the training mean's squared norm) every row's centred products with
+    them, so the scores K_x U / sqrt(lambda) equal those of a PCA fitted on the training rows of the
+    features themselves (:func:`fit_pca`), without an n_train x n_train product per fold.
+
+    References
+    ----------
+    .. [1] B. Schoelkopf, A. Smola, K.-R. Mueller, Nonlinear component analysis as a kernel
+       eigenvalue problem, Neural Computation 10(5), 1998.
+    """
+    Kx = G[:, train]  # (n, n_train), a copy: centred in place
+    c = Kx.mean(axis=1)  # (n,)
+    Kx -= c[:, None]
+    Kx -= (c[train] - c[train].mean())[None, :]
+    lam, U = top_eig(Kx[train], p)
+    return Kx @ (U / np.sqrt(lam))
 
 
 def pca_scores(X: np.ndarray, p: int) -> np.ndarray:
