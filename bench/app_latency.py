@@ -15,8 +15,9 @@ For each selection and page: *cold* = the selection made, then every cache empti
 analysis cache on disk, Streamlit's caches, the in-process ones, the decoded data set kept in memory included; not its copy on disk, a
 one-time cost per machine, timed and printed apart), then the page opened (and its
 "Analyse" button pressed where it shows one); *warm* = the same page opened again. *forward* =
-one probe-set forward pass (gap features, eval mode) through every selected model, timed in the
-same run. Printed: medians over the repeats, and cold / forward.
+one probe-set forward pass (gap features, eval mode) through every selected model, timed right
+before each cold open (this shared machine's speed drifts by a third within minutes). Printed:
+medians over the repeats of forward, cold and warm, and the median of the repeats' cold / forward.
 
 Targets (issue 13): zoo cold <= 1x forward; own runs cold <= 2x (gap), <= 3x (flat); warm <= 1 s.
 The Mechanisms page is timed for the zoo only (its studies ship); for own runs it computes only
@@ -168,15 +169,17 @@ def main():
         cache.SHIPPED_CACHE = shipped if use_shipped else tmp / "no-shipped-cache"
         at = _app(source, depth, compare)  # one session a selection; every cache is emptied before each cold open
         ids = list(at.session_state["selected_ids"])
-        fwd = statistics.median(forward_time(ids, [zoo, Path(os.environ["EXPLORER_RUNS"])]) for _ in range(a.repeats))
+        roots = [zoo, Path(os.environ["EXPLORER_RUNS"])]
         for page in pages:
-            colds, warms = [], []
-            for _ in range(a.repeats):
+            fwds, colds, warms = [], [], []
+            for _ in range(a.repeats):  # a forward pass right before each cold open: the machine's speed drifts
+                fwds.append(forward_time(ids, roots))
                 _clear_caches(cache_dir)
                 colds.append(_open(at, page, reduction))
                 warms.append(_open(at, page, reduction))
-            cold, warm = statistics.median(colds), statistics.median(warms)
-            print(f"{name:<16} {page:<13} {len(ids):>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {cold / fwd:>8.2f}", flush=True)
+            fwd, cold, warm = statistics.median(fwds), statistics.median(colds), statistics.median(warms)
+            ratio = statistics.median(c / f for c, f in zip(colds, fwds))
+            print(f"{name:<16} {page:<13} {len(ids):>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {ratio:>8.2f}", flush=True)
     print(f"medians of {a.repeats}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     shutil.rmtree(tmp, ignore_errors=True)
 
