@@ -30,9 +30,11 @@ def _free_port() -> int:
 def server(digits_runs, tmp_path):
     port = _free_port()
     env = {**os.environ, "EXPLORER_ZOO": str(digits_runs), "EXPLORER_RUNS": str(tmp_path / "own")}
+    # the server's log goes to a file: a pipe nobody reads fills up and stalls the server once it holds 64 KiB
+    log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -43,13 +45,20 @@ def server(digits_runs, tmp_path):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+        log.close()
+        pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
     yield url
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
+
+
+def _idle(page) -> None:
+    """Wait until the page's script has finished: Streamlit shows its status widget while a run is going on."""
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
 
 
 def test_every_page_in_a_real_browser(server):
@@ -71,7 +80,8 @@ def test_every_page_in_a_real_browser(server):
             page.get_by_text(ready).first.wait_for(timeout=120_000)
             page.wait_for_timeout(1000)  # let charts draw
             if link == "Gradients":  # the every-step CSV is built only when asked for
-                with page.expect_download(timeout=60_000) as dl:
+                _idle(page)
+                with page.expect_download(timeout=120_000) as dl:
                     page.get_by_text("Download every step (CSV)").click()
                 lines = Path(dl.value.path()).read_text().splitlines()
                 assert {"run_id", "stage", "step", "value"} <= set(lines[0].split(",")) and len(lines) > 10, lines[:3]

@@ -170,13 +170,15 @@ def shown_labels():
 
 def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
-                       key=key or f"dl_{filename}", disabled=df.empty)
+                       key=key or f"dl_{filename}", disabled=df.empty, on_click="ignore")  # a download changes nothing
 
 
 def lazy_csv_button(make, filename: str, label: str) -> None:
-    """A download button whose CSV (``make()`` -> DataFrame) is built only when it is clicked: for large tables."""
+    """A download button whose CSV (``make()`` -> DataFrame) is built only when it is clicked: for large tables.
+    The click does not rerun the page: a rerun would redraw every chart for nothing and, on a slow machine, could
+    drop the deferred table's registration before the browser has fetched it."""
     st.download_button(label, data=lambda: make().to_csv(index=False).encode("utf-8"), file_name=filename,
-                       mime="text/csv", key=f"dl_{filename}")
+                       mime="text/csv", key=f"dl_{filename}", on_click="ignore")
 
 
 def readable(runs: list[Run], what: str) -> list[Run]:
