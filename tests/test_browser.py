@@ -17,6 +17,7 @@ PAGES = [("Overview", "Test error vs depth"), ("Runs", "Download runs CSV"), ("T
          ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV"), ("Mechanisms", "Study"),
          ("Verdict", "Every explanation of the degradation problem")]
 
+LOGS: dict[str, Path] = {}  # server url -> its log file
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 
 
@@ -47,6 +48,7 @@ def server(digits_runs, tmp_path):
         proc.kill()
         log.close()
         pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+    LOGS[url] = tmp_path / "streamlit.log"
     yield url
     proc.terminate()
     try:
@@ -54,6 +56,10 @@ def server(digits_runs, tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def _log_tail(url: str) -> str:
+    return LOGS[url].read_text(errors="replace")[-2000:]
 
 
 def _idle(page) -> None:
@@ -81,8 +87,12 @@ def test_every_page_in_a_real_browser(server):
             page.wait_for_timeout(1000)  # let charts draw
             if link == "Gradients":  # the every-step CSV is built only when asked for
                 _idle(page)
-                with page.expect_download(timeout=120_000) as dl:
-                    page.get_by_text("Download every step (CSV)").click()
+                try:
+                    with page.expect_download(timeout=120_000) as dl:
+                        page.get_by_text("Download every step (CSV)").click()
+                except pw.TimeoutError:
+                    page.screenshot(path=str(shots / "gradients-no-download.png"), full_page=True)
+                    pytest.fail("no download within 120 s; the server's log ends: " + _log_tail(server))
                 lines = Path(dl.value.path()).read_text().splitlines()
                 assert {"run_id", "stage", "step", "value"} <= set(lines[0].split(",")) and len(lines) > 10, lines[:3]
             page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
