@@ -10,7 +10,7 @@ import functools
 import hashlib
 import io
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,11 @@ from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve
 from .projection import all_projections, oriented, project
 from .features import REDUCTIONS, extract_reductions
 from .runs import Run, RunError, label_runs
+from . import scoring
 from . import separability as sep
 
 DEFAULT_METRICS = ["fisher_trace_ratio", "fisher_criterion", "lda_accuracy", "mi_probe_bits", "mi_knn_bits"]
-SETTINGS = sep.DEFAULT_SETTINGS  # the metric parameters, part of the cache key
+SETTINGS = scoring.SETTINGS  # the metric parameters, part of the cache key
 COLUMNS = ["run_id", "label", "condition", "condition_label", "status", "model", "variant", "family", "depth", "residual",
            "batchnorm", "seed", "epochs_trained", "dataset", "lr", "test_acc", "stage", "reduction", "dims", "n", "metric", "value", "note", "probe_hash", "probe_note"]
 
@@ -64,28 +65,30 @@ def _metric_kwargs(name: str) -> dict:
 def embedded(feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One isometric n x r copy a stage (PCA scores from the n x n Gram matrix when d > n): every
     metric and every 2-D view gives the same on it as on the features, and the Gram work is done once."""
-    return {stage: sep.embed(X) if np.isfinite(X).all() else X for stage, X in feats.items()}
+    return {stage: sep.embed(X) for stage, X in feats.items()}
+
+
+def embedding(feats: dict[str, np.ndarray], into: dict[str, np.ndarray]) -> Iterator[tuple[str, np.ndarray, int]]:
+    """(stage, embedded features, own width), stage by stage, each kept in ``into``; a stage's features leave
+    ``feats`` once embedded (a flat stage is tens of MB). While a worker scores, the Gram matrix takes one thread."""
+    threads = 1 if scoring.active() else None
+    for stage in list(feats):
+        X = feats.pop(stage)
+        into[stage] = sep.embed(X, gram_threads=threads)
+        yield stage, into[stage], int(X.shape[1])
 
 
 def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[str],
                    progress: Callable[[float, str], None] | None = None) -> list[dict]:
     """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
-    return score_embedded(embedded(feats), {s: int(X.shape[1]) for s, X in feats.items()}, y, metrics, progress)
+    with sep.one_blas_thread():
+        return score_embedded(embedding(dict(feats), {}), y, metrics, progress)
 
 
-def score_embedded(Z: dict[str, np.ndarray], dims: dict[str, int], y: np.ndarray, metrics: list[str],
+def score_embedded(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, metrics: list[str],
                    progress: Callable[[float, str], None] | None = None) -> list[dict]:
-    """:func:`score_features` on features already :func:`embedded`; ``dims``: each stage's own dimension."""
-    rows, total, done = [], len(Z) * len(metrics), 0
-    for stage, X in Z.items():
-        for m in metrics:
-            value, note = sep.score(m, X, y, **_metric_kwargs(m))
-            rows.append({"stage": stage, "dims": dims[stage], "n": int(X.shape[0]), "metric": m,
-                         "value": float(value), "note": note or ""})
-            done += 1
-            if progress is not None:
-                progress(done / total, f"{stage}: {m}")
-    return rows
+    """Rows of each (stage, embedded features, own width) that ``stages`` yields (see scoring.score_stages)."""
+    return scoring.score_stages(stages, y, metrics, progress)
 
 
 def _provenance(run: Run) -> dict:
@@ -206,12 +209,13 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         return None  # not analysed yet; the caller shows that rather than computing
     if rows is None:
         step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
+        scoring.start()  # the workers import their libraries while the features are extracted
         feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
         inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
         with sep.one_blas_thread():
-            dims, Z = {s: int(X.shape[1]) for s, X in feats.items()}, embedded(feats)
+            Z: dict[str, np.ndarray] = {}  # each stage embedded here, and scored by a worker while the next one is
+            rows = score_embedded(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
             del feats
-            rows = score_embedded(Z, dims, probe.labels.numpy(), metrics, progress=inner)
             if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
                 cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
                                    all_projections(Z, probe.labels.numpy()), shipped=ship)

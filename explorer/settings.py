@@ -17,6 +17,7 @@ and the CLI all read and write the same stores.
 | EXPLORER_MAX_RUNNING | 1 | training jobs running at the same time |
 | EXPLORER_MAX_UPLOAD_MB | 50 | largest accepted upload (also capped by .streamlit/config.toml) |
 | EXPLORER_OWNER | (empty) | set by the app on its jobs: the session that queued them |
+| EXPLORER_WORKERS | cores - 1, at most 2 | processes that score separability metrics beside the app or CLI; 0: in its own process |
 """
 from __future__ import annotations
 
@@ -129,3 +130,13 @@ def check_data_path(path: str | Path) -> None:
     if not any(p == r or r in p.parents for r in data_roots()):
         roots = ", ".join(str(r) for r in data_roots())
         raise ValueError(f"On this server data must come from under {roots}; {shorten(path)} is outside.")
+
+
+def scoring_workers() -> int:
+    """Worker processes that score separability metrics beside the caller (explorer.scoring): EXPLORER_WORKERS,
+    else one a core beyond the first, at most 2; 0 scores in the caller's own process."""
+    default = min(2, max(0, (os.cpu_count() or 1) - 1))
+    try:
+        return max(0, min(int(os.environ.get("EXPLORER_WORKERS", default)), 8))
+    except ValueError:
+        return default

@@ -5,9 +5,11 @@ import pytest
 
 # Under pytest-xdist (`make test` runs two workers) each worker, and every process it starts,
 # computes on one thread: two workers with two threads each on a 2-core machine would fight.
+# For the same reason they score metrics in-process (tests/test_scoring.py starts scoring workers).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("EXPLORER_WORKERS", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"

@@ -39,17 +39,18 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def gram(A: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def gram(A: np.ndarray, mean: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Centred Gram matrix (A - mean)(A - mean)^T, accumulated in float64, in column chunks (no big copy).
 
     float32 features (what the feature extractor gives) are multiplied in float32, twice as fast,
     with each chunk's product accumulated in float64: the relative error stays ~1e-6, far below
     the estimation noise of any metric here. The products (500 x 500 x d) are large enough to
-    use every core even inside :func:`one_blas_thread`.
+    use every core even inside :func:`one_blas_thread`; ``threads`` caps that (1 while another
+    process computes beside). The result does not depend on the thread count (bit for bit, tested).
     """
     G = np.zeros((len(A), len(A)))
     dtype = np.float32 if A.dtype == np.float32 else np.float64
-    with _blas_controller().limit(limits=os.cpu_count() or 1, user_api="blas"):
+    with _blas_controller().limit(limits=threads or os.cpu_count() or 1, user_api="blas"):
         for j in range(0, A.shape[1], BLOCK):
             C = A[:, j:j + BLOCK] - mean[j:j + BLOCK].astype(dtype)
             G += (C @ C.T).astype(np.float64)
@@ -110,7 +111,7 @@ def _lanczos(M: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray] | None:
     return lam[order], vec[:, order]
 
 
-def embed(X) -> np.ndarray:
+def embed(X, gram_threads: int | None = None) -> np.ndarray:
     """Isometric float64 copy of the rows of X with at most n columns, for speed.
 
     For d <= n the centred X; for d > n all PCA scores from the n x n Gram matrix
@@ -121,6 +122,8 @@ def embed(X) -> np.ndarray:
     Parameters
     ----------
     X : array_like, shape (n, d)
+    gram_threads : int, optional
+        BLAS threads for the Gram matrix (default: every core); see :func:`gram`.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def embed(X) -> np.ndarray:
     mean = X.mean(axis=0, dtype=np.float64)
     if X.shape[1] <= X.shape[0]:
         return X - mean
-    lam, U = top_eig(gram(X, mean), len(X))
+    lam, U = top_eig(gram(X, mean, gram_threads), len(X))
     return U * np.sqrt(lam)
 
 

@@ -1,0 +1,153 @@
+"""Scoring a run's stages: the chosen metrics of each stage's embedded features, on the CPU's other core.
+
+The metrics of one stage run on one thread (BLAS limited to one: see separability.one_blas_thread),
+so where the machine has a core to spare a worker process scores each stage while the caller embeds
+the next one (its Gram matrix and eigendecomposition, then on one thread too, so that the two never
+fight over a core). Threads would not do: most of the metrics' small steps hold the interpreter
+lock. A worker gets a stage's embedded features (n x r float64, about 2 MB for n = 500) and sends
+back its rows; it runs the same code on the same input with the same one-thread BLAS as the caller
+would, so the rows are bit-identical to scoring in-process (tested).
+
+The workers are loky processes (joblib's, a scikit-learn dependency): started by exec, never a fork
+of a process whose torch threads are running, and never re-running the caller's main script. They
+start on first use (each imports the metrics' libraries in about a second, while the caller
+extracts features), stay while idle, and leave when their parent process ends, however it ends.
+Without them (one core, ``EXPLORER_WORKERS=0``, a pool that cannot start, a worker that died) the
+stages are scored in the calling process, with the same rows.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import separability as sep
+from .settings import scoring_workers
+
+SETTINGS = sep.DEFAULT_SETTINGS  # the metric parameters, part of every analysis cache key
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # a worker computes on one thread
+
+_POOL = None  # the process-wide pool, started on first use
+_POOL_LOCK = threading.Lock()
+_POOL_FAILED = False  # a pool that could not start is not tried again in this process
+
+
+def metric_kwargs(name: str) -> dict:
+    """Pass each metric only the settings it takes."""
+    return SETTINGS.kwargs_for(name)
+
+
+def score_stage(stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:
+    """Rows (stage, dims, n, metric, value, note) of one stage's embedded features ``Z``; ``dims``: its own width."""
+    rows = []
+    with sep.one_blas_thread():
+        for m in metrics:
+            value, note = sep.score(m, Z, y, **metric_kwargs(m))
+            rows.append({"stage": stage, "dims": int(dims), "n": int(Z.shape[0]), "metric": m,
+                         "value": float(value), "note": note or ""})
+    return rows
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: leave as soon as the process that started the pool is gone (killed, crashed)."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def _ready() -> bool:
+    return True  # unpickling this function imports this module, and with it every metric's libraries
+
+
+def _pool():
+    global _POOL, _POOL_FAILED
+    workers = scoring_workers()
+    if workers == 0 or _POOL_FAILED:
+        return None
+    with _POOL_LOCK:
+        if _POOL is None:
+            try:
+                from joblib.externals.loky import ProcessPoolExecutor
+                _POOL = ProcessPoolExecutor(workers, timeout=None, env=dict.fromkeys(_THREAD_VARS, "1"),
+                                            initializer=_watch_parent, initargs=(os.getpid(),))
+                for _ in range(workers):  # each worker imports the metrics now, while the caller extracts features
+                    _POOL.submit(_ready)
+            except (ImportError, OSError, ValueError, RuntimeError):
+                _POOL, _POOL_FAILED = None, True
+        return _POOL
+
+
+def start() -> None:
+    """Start the workers now, if there are any (an analysis starts them anyway)."""
+    _pool()
+
+
+def active() -> bool:
+    """Whether stages are scored by workers, i.e. the caller should embed on one thread."""
+    return _pool() is not None
+
+
+def stop() -> None:
+    """Stop the workers (the next scoring starts new ones)."""
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.shutdown(wait=True, kill_workers=True)
+
+
+def _discard(pool) -> None:
+    """Drop a pool whose worker died; the next scoring starts a new one."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is pool:
+            _POOL = None
+    try:
+        pool.shutdown(wait=False, kill_workers=True)
+    except (OSError, RuntimeError):
+        pass
+
+
+def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, metrics: list[str],
+                 progress: Callable[[float, str], None] | None = None) -> list[dict]:
+    """Rows of every (stage, embedded features, own width) that ``stages`` yields, in stage order.
+
+    ``stages`` may be a generator that embeds each stage when asked for it: each stage goes to a
+    worker as soon as it is there, and the next one is embedded meanwhile. ``progress(fraction,
+    message)`` is called as the stages' rows come in.
+    """
+    pool, jobs = _pool(), []
+    for stage, Z, dims in stages:
+        fut = None
+        if pool is not None:
+            try:
+                fut = pool.submit(score_stage, stage, Z, dims, y, metrics)
+            except (BrokenProcessPool, RuntimeError):  # a dead worker, or a pool shut down meanwhile
+                _discard(pool)
+                pool = None
+        jobs.append((stage, Z, dims, fut))
+    rows = []
+    for i, (stage, Z, dims, fut) in enumerate(jobs):
+        rows += score_stage(stage, Z, dims, y, metrics) if fut is None else _rows_or_here(fut, stage, Z, dims, y, metrics)
+        if progress is not None:
+            progress((i + 1) / len(jobs), f"{stage}: scored")
+    return rows
+
+
+def _rows_or_here(fut: Future, stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:
+    """A worker's rows; a stage whose worker died is scored here instead (the same rows)."""
+    try:
+        return fut.result()
+    except BrokenProcessPool:  # loky's TerminatedWorkerError too
+        with _POOL_LOCK:
+            pool = _POOL
+        if pool is not None:
+            _discard(pool)
+        return score_stage(stage, Z, dims, y, metrics)
