@@ -57,11 +57,6 @@ def _hash_file(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24]
 
 
-def _metric_kwargs(name: str) -> dict:
-    """Pass each metric only the settings it takes."""
-    return SETTINGS.kwargs_for(name)
-
-
 def embedded(feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One isometric n x r copy a stage (PCA scores from the n x n Gram matrix when d > n): every
     metric and every 2-D view gives the same on it as on the features, and the Gram work is done once."""

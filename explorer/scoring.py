@@ -90,7 +90,7 @@ def start() -> None:
 
 
 def active() -> bool:
-    """Whether stages are scored by workers, i.e. the caller should embed on one thread."""
+    """Whether stages are scored by workers (started if need be), i.e. the caller should embed on one thread."""
     return _pool() is not None
 
 
@@ -124,6 +124,7 @@ def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, m
     message)`` is called as the stages' rows come in.
     """
     pool, jobs = _pool(), []
+    used = pool  # the pool of every future below, even if it breaks on the way
     for stage, Z, dims in stages:
         fut = None
         if pool is not None:
@@ -135,19 +136,16 @@ def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, m
         jobs.append((stage, Z, dims, fut))
     rows = []
     for i, (stage, Z, dims, fut) in enumerate(jobs):
-        rows += score_stage(stage, Z, dims, y, metrics) if fut is None else _rows_or_here(fut, stage, Z, dims, y, metrics)
+        rows += score_stage(stage, Z, dims, y, metrics) if fut is None else _rows_or_here(fut, used, stage, Z, dims, y, metrics)
         if progress is not None:
             progress((i + 1) / len(jobs), f"{stage}: scored")
     return rows
 
 
-def _rows_or_here(fut: Future, stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:
-    """A worker's rows; a stage whose worker died is scored here instead (the same rows)."""
+def _rows_or_here(fut: Future, pool, stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:
+    """A worker's rows; a stage whose worker died is scored here instead (the same rows), and its pool dropped."""
     try:
         return fut.result()
     except BrokenProcessPool:  # loky's TerminatedWorkerError too
-        with _POOL_LOCK:
-            pool = _POOL
-        if pool is not None:
-            _discard(pool)
+        _discard(pool)
         return score_stage(stage, Z, dims, y, metrics)
