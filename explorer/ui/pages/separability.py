@@ -93,7 +93,8 @@ def render():
     shown, colors = shown_labels()
     names = shown.run
     missing = [r for r in runs if not is_cached(r, reduction, tuple(metrics))]
-    if missing and not st.button(f"Analyse {len(missing)} run(s) not analysed yet", key="sp_go", type="primary"):
+    go = st.empty()  # the button leaves once its runs are analysed (it would still offer them below the results)
+    if missing and not go.button(f"Analyse {len(missing)} run(s) not analysed yet", key="sp_go", type="primary"):
         st.info(f"{len(missing)} of the {len(runs)} selected runs have no cached analysis for these settings: "
                 + ", ".join(names[r.id] for r in missing[:6]) + ("…" if len(missing) > 6 else "")
                 + ". Analysing costs about one forward pass of the probe set and a few seconds of metrics a run; "
@@ -108,6 +109,7 @@ def render():
         except ValueError as e:  # one run that cannot be analysed never stops the others
             st.warning(f"{names[run.id]} is skipped: {e}")
     bar.empty()
+    go.empty()
     if not tables:
         return
     table = label_table(pd.concat(tables, ignore_index=True), runs, shown)
