@@ -56,10 +56,10 @@ def render():
         st.info("No finished runs yet: the chart shows He et al.'s reference numbers only.")
     else:
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
-    c3, c4 = st.columns(2)
-    c3.altair_chart(degradation_chart(table, band_kind, "train_error"), width="stretch")
-    c4.altair_chart(degradation_chart(table, band_kind, "test_error"), width="stretch")
-    st.caption("Left: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
+    # one above the other, full width: a legend of every condition's whole name fits beneath each
+    st.altair_chart(degradation_chart(table, band_kind, "train_error"), width="stretch")
+    st.altair_chart(degradation_chart(table, band_kind, "test_error"), width="stretch")
+    st.caption("Top: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
                "training error is higher, the degradation is an optimisation problem, not overfitting.")
     answers(runs, table)
     st.caption("Reference: He et al. 2016, *Deep Residual Learning for Image Recognition*, Table 6 "
