@@ -147,8 +147,7 @@ def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str
     if not ours.empty:
         g = band(ours, ["series", "net", "depth"], value, band_kind, clip=(0.0, 100.0))
         base = alt.Chart(g).encode(x=alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", base=2)),
-                                   color=alt.Color("net:N", title="net", legend=alt.Legend(
-                                       labelLimit=0, orient="bottom", direction="vertical")))  # below: long names never squeeze the plot
+                                   color=alt.Color("net:N", title="net", legend=alt.Legend(labelLimit=0)))
         layers += [base.mark_line(point=True).encode(
             y=alt.Y("mean:Q", title=f"{what} (%)"),
             tooltip=["net", "depth", alt.Tooltip("mean:Q", format=".2f", title=f"mean {what} %"),
@@ -159,7 +158,7 @@ def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str
         ref = reference_table().rename(columns={"net": "reference"})
         layers.append(alt.Chart(ref).mark_line(strokeDash=[4, 3], point=alt.OverlayMarkDef(shape="diamond", size=60)).encode(
             x="depth:Q", y="test_error:Q", strokeDash=alt.StrokeDash("reference:N", title="reference (dashed)",
-                                                                      legend=alt.Legend(labelLimit=0, orient="bottom")),
+                                                                      legend=alt.Legend(labelLimit=0)),
             color=alt.value("black"), tooltip=["reference", "depth", "test_error"]))
     return alt.layer(*layers).properties(
         title=f"{what} vs depth (lines: mean over replicates, bars: {band_kind})", height=340)

@@ -56,7 +56,8 @@ def render():
         st.info("No finished runs yet: the chart shows He et al.'s reference numbers only.")
     else:
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
-    # one above the other, full width: a legend of every condition's whole name fits beneath each
+    # one above the other, full width: beside two half-width plots, the legend of the conditions' whole names
+    # squeezed each plot to a sliver and was cut where the names differ
     st.altair_chart(degradation_chart(table, band_kind, "train_error"), width="stretch")
     st.altair_chart(degradation_chart(table, band_kind, "test_error"), width="stretch")
     st.caption("Top: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
