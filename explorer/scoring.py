@@ -3,8 +3,10 @@
 The metrics of one stage run on one thread (BLAS limited to one: see separability.one_blas_thread),
 so where the machine has a core to spare a worker process scores each stage while the caller embeds
 the next one (its Gram matrix and eigendecomposition, then on one thread too, so that the two never
-fight over a core). Threads would not do: most of the metrics' small steps hold the interpreter
-lock. A worker gets a stage's embedded features (n x r float64, about 2 MB for n = 500) and sends
+fight over a core), and once every stage is embedded the caller scores the stages not yet sent
+while the workers finish theirs (gap stages embed in no time, so there the caller and a worker
+share the scoring from the start). Threads would not do: most of the metrics' small steps hold
+the interpreter lock. A worker gets a stage's embedded features (n x r float64, about 2 MB for n = 500) and sends
 back its rows; it runs the same code on the same input with the same one-thread BLAS as the caller
 would, so the rows are bit-identical to scoring in-process (tested).
 
@@ -51,6 +53,11 @@ def score_stage(stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: li
             rows.append({"stage": stage, "dims": int(dims), "n": int(Z.shape[0]), "metric": m,
                          "value": float(value), "note": note or ""})
     return rows
+
+
+def _score_in_worker(stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:
+    """:func:`score_stage`, as a worker runs it (the caller's own scoring goes through ``score_stage``)."""
+    return score_stage(stage, Z, dims, y, metrics)
 
 
 def _watch_parent(parent: int) -> None:
@@ -119,27 +126,55 @@ def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, m
                  progress: Callable[[float, str], None] | None = None) -> list[dict]:
     """Rows of every (stage, embedded features, own width) that ``stages`` yields, in stage order.
 
-    ``stages`` may be a generator that embeds each stage when asked for it: each stage goes to a
-    worker as soon as it is there, and the next one is embedded meanwhile. ``progress(fraction,
-    message)`` is called as the stages' rows come in.
+    ``stages`` may be a generator that embeds each stage when asked for it. The work is shared:
+    while the caller embeds, each stage goes to a worker as soon as it is there (one waiting behind
+    the one a worker scores, so that no worker idles); once every stage is embedded the caller
+    scores the last ones not yet sent, from the back, while the workers take the rest from the
+    front. Who scores a stage does not change its rows. ``progress(fraction, message)`` is called
+    as the stages' rows come in.
     """
-    pool, jobs = _pool(), []
+    pool = _pool()
+    workers = scoring_workers() if pool is not None else 0
     used = pool  # the pool of every future below, even if it breaks on the way
-    for stage, Z, dims in stages:
-        fut = None
-        if pool is not None:
+    jobs: list[tuple[str, np.ndarray, int]] = []
+    sent: dict[int, Future] = {}
+    rows: dict[int, list[dict]] = {}
+    waiting: list[int] = []  # embedded, neither sent nor scored
+    done = 0
+
+    def report(i: int) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done / len(jobs), f"{jobs[i][0]}: scored")
+
+    def send(room: int) -> None:
+        """Send the first waiting stages to the workers while fewer than ``room`` of theirs are unfinished."""
+        nonlocal pool
+        while pool is not None and waiting and sum(not f.done() for f in sent.values()) < room:
+            i = waiting[0]
             try:
-                fut = pool.submit(score_stage, stage, Z, dims, y, metrics)
+                sent[i] = pool.submit(_score_in_worker, *jobs[i], y, metrics)
             except (BrokenProcessPool, RuntimeError):  # a dead worker, or a pool shut down meanwhile
                 _discard(pool)
                 pool = None
-        jobs.append((stage, Z, dims, fut))
-    rows = []
-    for i, (stage, Z, dims, fut) in enumerate(jobs):
-        rows += score_stage(stage, Z, dims, y, metrics) if fut is None else _rows_or_here(fut, used, stage, Z, dims, y, metrics)
-        if progress is not None:
-            progress((i + 1) / len(jobs), f"{stage}: scored")
-    return rows
+                return
+            waiting.pop(0)
+
+    for stage, Z, dims in stages:
+        jobs.append((stage, Z, dims))
+        waiting.append(len(jobs) - 1)
+        send(workers + 1)
+    while waiting:  # every stage embedded: the caller scores too
+        send(workers)
+        if waiting:
+            i = waiting.pop() if pool is not None else waiting.pop(0)  # sharing: from the back
+            rows[i] = score_stage(*jobs[i], y, metrics)
+            report(i)
+    for i, fut in sorted(sent.items()):
+        rows[i] = _rows_or_here(fut, used, *jobs[i], y, metrics)
+        report(i)
+    return [r for i in range(len(jobs)) for r in rows[i]]
 
 
 def _rows_or_here(fut: Future, pool, stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:

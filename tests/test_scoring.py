@@ -99,3 +99,25 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_caller_and_a_worker_share_the_stages(workers, monkeypatch):
+    """Stages that embed in no time (gap): two go to the worker at once (one scored, one waiting), the caller
+    scores from the back meanwhile; the rows are those of scoring in-process, in stage order."""
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(5), 30)
+    stages = [(f"stage{i}", rng.standard_normal((150, 24)) + y[:, None] * 0.2 * i, 24) for i in range(6)]
+    metrics = ["fisher_trace_ratio", "lda_accuracy", "mi_probe_bits"]
+    expected = sum((scoring.score_stage(*s, y, metrics) for s in stages), [])
+    scoring.start()
+    assert scoring._POOL.submit(os.getpid).result(timeout=120) != os.getpid()  # the worker is up
+    here = []
+    real = scoring.score_stage
+
+    def counted(stage, *args):
+        here.append(stage)
+        return real(stage, *args)
+    monkeypatch.setattr(scoring, "score_stage", counted)  # the caller's own scoring; a worker's goes through its module
+    rows = scoring.score_stages(iter(stages), y, metrics)
+    assert rows == expected
+    assert "stage5" in here and "stage0" not in here and "stage1" not in here, here
