@@ -10,7 +10,7 @@ import functools
 import hashlib
 import io
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -77,13 +77,7 @@ def score_features(feats: dict[str, np.ndarray], y: np.ndarray, metrics: list[st
                    progress: Callable[[float, str], None] | None = None) -> list[dict]:
     """{stage: (n, d)} -> rows of stage, dims, n, metric, value, note."""
     with sep.one_blas_thread():
-        return score_embedded(embedding(dict(feats), {}), y, metrics, progress)
-
-
-def score_embedded(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, metrics: list[str],
-                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
-    """Rows of each (stage, embedded features, own width) that ``stages`` yields (see scoring.score_stages)."""
-    return scoring.score_stages(stages, y, metrics, progress)
+        return scoring.score_stages(embedding(dict(feats), {}), y, metrics, progress)
 
 
 def _provenance(run: Run) -> dict:
@@ -186,6 +180,50 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
                 cached_only: bool = False, ship: bool = False) -> pd.DataFrame | None:
     """The tidy table of one run on its probe set (cached). ``data``: a data set to take the probe from
     instead of the run's own (resolved on this machine: its data, a matching copy, or the shipped probe)."""
+    begun = _begin(run, data, reduction, metrics, use_cache=use_cache, progress=progress, cached_only=cached_only,
+                   ship=ship)
+    return begun if begun is None or isinstance(begun, pd.DataFrame) else begun.table()
+
+
+def analyze_each(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap",
+                 metrics: list[str] | None = None, *, use_cache: bool = True,
+                 progress: Callable[[int, float, str], None] | None = None
+                 ) -> Iterator[tuple[Run, pd.DataFrame | ValueError]]:
+    """(run, its :func:`analyze_run` table, or the ValueError saying why it has none), run by run, in order.
+
+    A run's stages still at the scoring workers are finished while the next run's features are
+    extracted (its table comes after that). ``progress(i, fraction, message)`` for the i-th run.
+    """
+    pending = None
+    for i, run in enumerate(runs):
+        inner = (lambda f, msg, i=i: progress(i, f, msg)) if progress else None
+        try:
+            begun = _begin(run, data, reduction, metrics, use_cache=use_cache, progress=inner)
+        except ValueError as e:
+            begun = e
+        if pending is not None:
+            yield pending[0], pending[1] if isinstance(pending[1], (pd.DataFrame, ValueError)) else pending[1].table()
+        pending = (run, begun)
+    if pending is not None:
+        yield pending[0], pending[1] if isinstance(pending[1], (pd.DataFrame, ValueError)) else pending[1].table()
+
+
+class _Pending:
+    """A run whose rows are being scored: :meth:`table` waits for them, caches them and builds its table."""
+
+    def __init__(self, run: Run, scoring_: scoring.Scoring, key: dict, ship: bool, frame: Callable) -> None:
+        self.run, self._scoring, self._key, self._ship, self._frame = run, scoring_, key, ship, frame
+
+    def table(self) -> pd.DataFrame:
+        rows = self._scoring.rows()
+        cache.write_json(self._key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None}
+                                              for r in rows]}, shipped=self._ship)
+        return self._frame(rows)
+
+
+def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress, cached_only: bool = False,
+           ship: bool = False) -> pd.DataFrame | _Pending | None:
+    """:func:`analyze_run` up to the rows still at the scoring workers (a table where none are)."""
     metrics = check_metrics(metrics or DEFAULT_METRICS)
     if reduction not in REDUCTIONS:
         raise AnalysisError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
@@ -199,29 +237,32 @@ def analyze_run(run: Run, data: Dataset | str | None = None, reduction: str = "g
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
     mean, std = run_mean_std(run, ds)
     key = {**_input_key(run, probe, mean, std, reduction), "metrics": sorted(metrics), "settings": SETTINGS.to_dict()}
+    frame = functools.partial(_frame, run, reduction, probe.hash, note)
     rows = _rows(cache.read_json(key)) if use_cache else None
-    if rows is None and cached_only:
+    if rows is not None:
+        return frame(rows)
+    if cached_only:
         return None  # not analysed yet; the caller shows that rather than computing
-    if rows is None:
-        step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
-        scoring.start()  # the workers import their libraries while the features are extracted
-        feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
-        inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
-        with sep.one_blas_thread():
-            Z: dict[str, np.ndarray] = {}  # each stage embedded here, and scored by a worker while the next one is
-            rows = score_embedded(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
-            del feats
-            if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
-                cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
-                                   all_projections(Z, probe.labels.numpy()), shipped=ship)
-        del Z
-        cache.write_json(key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows]},
-                         shipped=ship)
+    step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
+    scoring.start()  # the workers import their libraries while the features are extracted
+    feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
+    inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
+    with sep.one_blas_thread():
+        Z: dict[str, np.ndarray] = {}  # each stage embedded here, and scored by a worker while the next one is
+        scored = scoring.share(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
+        del feats
+        if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
+            cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
+                               all_projections(Z, probe.labels.numpy()), shipped=ship)
+    return _Pending(run, scored, key, ship, frame)
+
+
+def _frame(run: Run, reduction: str, probe_hash: str, note: str, rows: list[dict]) -> pd.DataFrame:
     prov = _provenance(run)
     alone = label_runs([run.record], {run.id: run.status})
     prov.update(label=alone.run[run.id], condition=alone.condition_of[run.id],
                 condition_label=alone.condition[alone.condition_of[run.id]], probe_note=note)
-    df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe.hash} for r in rows])
+    df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe_hash} for r in rows])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
     return df[COLUMNS]
 
@@ -259,9 +300,11 @@ def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str =
     if isinstance(data, str):
         data = load_dataset(data)
     tables = []
-    for i, run in enumerate(runs):
-        inner = (lambda f, msg, i=i: progress((i + f) / len(runs), f"{run.id}: {msg}")) if progress else None
-        tables.append(analyze_run(run, data, reduction, metrics, use_cache=use_cache, progress=inner))
+    inner = (lambda i, f, msg: progress((i + f) / len(runs), f"{runs[i].id}: {msg}")) if progress else None
+    for run, table in analyze_each(runs, data, reduction, metrics, use_cache=use_cache, progress=inner):
+        if isinstance(table, ValueError):
+            raise table
+        tables.append(table)
     if not tables:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.concat(tables, ignore_index=True)

@@ -124,29 +124,50 @@ def _discard(pool) -> None:
 
 def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, metrics: list[str],
                  progress: Callable[[float, str], None] | None = None) -> list[dict]:
-    """Rows of every (stage, embedded features, own width) that ``stages`` yields, in stage order.
+    """Rows of every (stage, embedded features, own width) that ``stages`` yields, in stage order (see :func:`share`)."""
+    return share(stages, y, metrics, progress).rows()
 
-    ``stages`` may be a generator that embeds each stage when asked for it. The work is shared:
-    while the caller embeds, each stage goes to a worker as soon as it is there (one waiting behind
-    the one a worker scores, so that no worker idles); once every stage is embedded the caller
-    scores the last ones not yet sent, from the back, while the workers take the rest from the
-    front. Who scores a stage does not change its rows. ``progress(fraction, message)`` is called
-    as the stages' rows come in.
+
+class Scoring:
+    """The stages of one :func:`share`: some scored already, the rest at the workers. :meth:`rows` waits for them."""
+
+    def __init__(self, jobs: list[tuple[str, np.ndarray, int]], rows: dict[int, list[dict]], sent: dict[int, Future],
+                 pool, y: np.ndarray, metrics: list[str], progress: Callable[[float, str], None] | None) -> None:
+        self._jobs, self._rows, self._sent, self._pool = jobs, rows, sent, pool
+        self._y, self._metrics, self._progress = y, metrics, progress
+
+    def report(self, i: int) -> None:
+        if self._progress is not None:
+            self._progress(len(self._rows) / len(self._jobs), f"{self._jobs[i][0]}: scored")
+
+    def rows(self) -> list[dict]:
+        """Every stage's rows, in stage order; a stage whose worker died is scored here (the same rows)."""
+        for i, fut in sorted(self._sent.items()):
+            if i not in self._rows:
+                self._rows[i] = _rows_or_here(fut, self._pool, *self._jobs[i], self._y, self._metrics)
+                self.report(i)
+        return [r for i in range(len(self._jobs)) for r in self._rows[i]]
+
+
+def share(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, metrics: list[str],
+          progress: Callable[[float, str], None] | None = None) -> Scoring:
+    """Score every (stage, embedded features, own width) that ``stages`` yields, the caller and the workers together.
+
+    ``stages`` may be a generator that embeds each stage when asked for it. While the caller embeds,
+    each stage goes to a worker as soon as it is there (one waiting behind the one a worker scores,
+    so that no worker idles); once every stage is embedded the caller scores the stages not yet
+    sent, from the back, while the workers take the rest from the front, and returns: the workers'
+    stages may still be scored while the caller goes on (the next run's forward pass), until
+    :meth:`Scoring.rows`. Who scores a stage does not change its rows. ``progress(fraction,
+    message)`` is called as the stages' rows come in.
     """
     pool = _pool()
     workers = scoring_workers() if pool is not None else 0
-    used = pool  # the pool of every future below, even if it breaks on the way
     jobs: list[tuple[str, np.ndarray, int]] = []
     sent: dict[int, Future] = {}
     rows: dict[int, list[dict]] = {}
     waiting: list[int] = []  # embedded, neither sent nor scored
-    done = 0
-
-    def report(i: int) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done / len(jobs), f"{jobs[i][0]}: scored")
+    scored = Scoring(jobs, rows, sent, pool, y, metrics, progress)  # the pool of every future, even if it breaks
 
     def send(room: int) -> None:
         """Send the first waiting stages to the workers while fewer than ``room`` of theirs are unfinished."""
@@ -170,11 +191,8 @@ def score_stages(stages: Iterable[tuple[str, np.ndarray, int]], y: np.ndarray, m
         if waiting:
             i = waiting.pop() if pool is not None else waiting.pop(0)  # sharing: from the back
             rows[i] = score_stage(*jobs[i], y, metrics)
-            report(i)
-    for i, fut in sorted(sent.items()):
-        rows[i] = _rows_or_here(fut, used, *jobs[i], y, metrics)
-        report(i)
-    return [r for i in range(len(jobs)) for r in rows[i]]
+            scored.report(i)
+    return scored
 
 
 def _rows_or_here(fut: Future, pool, stage: str, Z: np.ndarray, dims: int, y: np.ndarray, metrics: list[str]) -> list[dict]:

@@ -103,8 +103,8 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     shutil.copytree(src.path, tmp_path / "runs" / src.id)
     run = open_run(tmp_path / "runs", src.id)
     computed = []
-    real = analysis.score_embedded  # what analyze_run scores with
-    monkeypatch.setattr(analysis, "score_embedded", lambda *a, **k: (computed.append(1), real(*a, **k))[1])
+    real = analysis.scoring.share  # what analyze_run scores with
+    monkeypatch.setattr(analysis.scoring, "share", lambda *a, **k: (computed.append(1), real(*a, **k))[1])
 
     def analyse(**kw):
         before = len(computed)

@@ -76,7 +76,7 @@ def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch, redu
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
     monkeypatch.setattr(analysis, "extract_reductions", refuse)
     monkeypatch.setattr(analysis, "score_features", refuse)
-    monkeypatch.setattr(analysis, "score_embedded", refuse)
+    monkeypatch.setattr(analysis.scoring, "share", refuse)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
     at.sidebar.radio(key="source").set_value("shipped zoo").run()

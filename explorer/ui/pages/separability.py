@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_run, probe_for, run_features, run_mean_std, stage_points
+from explorer.analysis import DEFAULT_METRICS, analyze_each, analyze_run, probe_for, run_features, run_mean_std, stage_points
 from explorer.charts import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
 from explorer.tables import label_table
@@ -100,15 +100,23 @@ def render():
                 + ". Analysing costs about one forward pass of the probe set and a few seconds of metrics a run; "
                 "nothing is computed until you press the button, so moving the sidebar costs nothing.")
         return
+    failed = {}
+    if missing:  # one after the other, a run's last stages scored while the next one's features are extracted
+        bar = st.progress(0.0, text="analysing…")
+        step = lambda i, f, msg: bar.progress(min(1.0, (i + f) / len(missing)),  # noqa: E731
+                                              text=f"{names[missing[i].id]}: {msg} ({i + 1}/{len(missing)})")
+        for run, result in analyze_each(missing, None, reduction, list(metrics), progress=step):
+            if isinstance(result, ValueError):
+                failed[run.id] = result
+        bar.empty()
     tables = []
-    bar = st.progress(0.0, text="analysing…")
-    for i, run in enumerate(runs):
-        bar.progress(i / len(runs), text=f"{names[run.id]}: extracting features and scoring ({i + 1}/{len(runs)})")
+    for run in runs:  # now from the cache
         try:
+            if run.id in failed:
+                raise failed[run.id]
             tables.append(cached_table(str(run.path), _mtime(run), reduction, tuple(metrics), run))
         except ValueError as e:  # one run that cannot be analysed never stops the others
             st.warning(f"{names[run.id]} is skipped: {e}")
-    bar.empty()
     go.empty()
     if not tables:
         return
