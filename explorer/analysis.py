@@ -19,8 +19,8 @@ from . import __version__
 from .atomic import atomic_write_bytes
 from . import cache
 from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
-from .projection import all_projections, oriented, project
 from .features import REDUCTIONS, extract_reductions
+from .projection import all_projections
 from .runs import Run, RunError, label_runs
 from . import scoring
 from . import separability as sep
@@ -146,7 +146,7 @@ def _rows(entry: dict | None) -> list[dict] | None:
     return rows if ok else None
 
 
-def _input_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
+def input_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
     """Every input that changes a run's features: weights, input normalisation, probe set, reduction, code."""
     return {"weights": _weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
             "probe": probe.hash, "reduction": reduction, "version": __version__}
@@ -161,7 +161,7 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
     the 2-D projections and CKA; flat ones (tens of MB) are recomputed. A flat extraction keeps the
     gap features of the same pass too, so that the CKA views (gap) need no second pass.
     """
-    gap_key = {**_input_key(run, probe, mean, std, "gap"), "kind": "features"}
+    gap_key = {**input_key(run, probe, mean, std, "gap"), "kind": "features"}
     cached = cache.read_arrays(gap_key) if use_cache else None
     if cached is not None and set(cached) == set(run.spec.stage_names):
         if reduction == "gap":
@@ -236,7 +236,7 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
     if int(probe.labels.bincount().min()) < folds:
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
     mean, std = run_mean_std(run, ds)
-    key = {**_input_key(run, probe, mean, std, reduction), "metrics": sorted(metrics), "settings": SETTINGS.to_dict()}
+    key = {**input_key(run, probe, mean, std, reduction), "metrics": sorted(metrics), "settings": SETTINGS.to_dict()}
     frame = functools.partial(_frame, run, reduction, probe.hash, note)
     rows = _rows(cache.read_json(key)) if use_cache else None
     if rows is not None:
@@ -252,7 +252,7 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
         scored = scoring.share(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
         del feats
         if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
-            cache.write_arrays({**_input_key(run, probe, mean, std, reduction), "kind": "projections"},
+            cache.write_arrays({**input_key(run, probe, mean, std, reduction), "kind": "projections"},
                                all_projections(Z, probe.labels.numpy()), shipped=ship)
     return _Pending(run, scored, key, ship, frame)
 
@@ -265,32 +265,6 @@ def _frame(run: Run, reduction: str, probe_hash: str, note: str, rows: list[dict
     df = pd.DataFrame([{**prov, **r, "reduction": reduction, "probe_hash": probe_hash} for r in rows])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")  # None (JSON's NaN) -> NaN
     return df[COLUMNS]
-
-
-def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFrame:
-    """The 2-D view of one stage (columns c1, c2, class): from the cache, where the analysis put the
-    views of every stage (flat; the zoo's ship for both reductions), else from the run's features
-    (gap: cached; flat: one extraction, whose views of every stage are then cached)."""
-    probe, ds, _ = probe_for(run)
-    mean, std = run_mean_std(run, ds)
-    y = probe.labels.numpy()
-    key = {**_input_key(run, probe, mean, std, reduction), "kind": "projections"}
-    found = cache.read_arrays(key) or {}
-    xy = found.get(f"{stage}|{method}")
-    if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
-        feats = run_features(run, probe, mean, std, reduction)
-        with sep.one_blas_thread():
-            if reduction == "flat" and not found:
-                found = all_projections(embedded(feats), y)
-                cache.write_arrays(key, found)
-                xy = found.get(f"{stage}|{method}")
-            if xy is None:
-                try:
-                    xy = project(feats[stage], y, method)
-                except ValueError as e:
-                    raise AnalysisError(f"No {method} view of {stage} of {run.id}: {e}") from None
-    xy = oriented(xy)  # views cached before the sign rule follow it too
-    return pd.DataFrame({"c1": xy[:, 0], "c2": xy[:, 1], "class": [probe.classes[i] for i in y]})
 
 
 def analyze(runs: list[Run], data: Dataset | str | None = None, reduction: str = "gap", metrics: list[str] | None = None,

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from . import cache
-from .analysis import _input_key, probe_for, run_mean_std
+from .analysis import input_key, probe_for, run_mean_std
 from .data import Dataset, normalize
 from .runs import Run
 
@@ -184,7 +184,7 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
         raise MechanismAnalysisError(f"Unknown kind {kind!r}; expected one of {', '.join(KINDS)}.")
     probe, ds, note = probe_for(run, data)
     mean, std = run_mean_std(run, ds)
-    key = {**_input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
+    key = {**input_key(run, probe, mean, std, "gap"), "kind": f"mechanism-{kind}",
            "settings": _settings_key(kind, test_set, landscape, shatter)}
     reads, here = [key], True
     if kind == "landscape":  # on the run's training images when its data is here (the shipped results are), else the probe set

@@ -134,7 +134,8 @@ def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_
     """Analysing a run also stores the 2-D views of every stage, so the page never extracts its features again;
     they are the PCA / LDA of that run's features."""
     from explorer import analysis
-    from explorer.analysis import probe_for, run_features, run_mean_std, stage_points
+    from explorer.analysis import probe_for, run_features, run_mean_std
+    from explorer.views import stage_points
     from explorer.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
@@ -170,12 +171,13 @@ def test_2d_views_follow_one_sign_rule(digits_runs, monkeypatch, tmp_path):
     """Every view the page draws has each axis's largest-magnitude coordinate positive, whether just
     computed or read from a cache written before the rule (here: a cached view with its axes flipped)."""
     from explorer import cache
-    from explorer.analysis import _input_key, probe_for, run_mean_std, stage_points
+    from explorer.analysis import input_key, probe_for, run_mean_std
+    from explorer.views import stage_points
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     analyze_run(run, reduction="flat")
     probe, ds, _ = probe_for(run)
-    key = {**_input_key(run, probe, *run_mean_std(run, ds), "flat"), "kind": "projections"}
+    key = {**input_key(run, probe, *run_mean_std(run, ds), "flat"), "kind": "projections"}
     views = cache.read_arrays(key)
     fresh = stage_points(run, "stage2", "flat", "PCA")[["c1", "c2"]].to_numpy()
     cache.write_arrays(key, {k: -v for k, v in views.items()})  # as an older solver might have signed them

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import analysis, cache
-from explorer.analysis import DEFAULT_METRICS, SETTINGS, _input_key, analyze_run, probe_for, run_mean_std
+from explorer import analysis, cache, views
+from explorer.analysis import DEFAULT_METRICS, SETTINGS, input_key, analyze_run, probe_for, run_mean_std
 from explorer.runs import list_runs
 from explorer.settings import SHIPPED_CACHE
 
@@ -20,7 +20,7 @@ def _zoo():
 def _key(run, reduction):
     probe, ds, _ = probe_for(run)
     mean, std = run_mean_std(run, ds)
-    base = _input_key(run, probe, mean, std, reduction)
+    base = input_key(run, probe, mean, std, reduction)
     return {**base, "metrics": sorted(DEFAULT_METRICS), "settings": SETTINGS.to_dict()}, {**base, "kind": "features"}
 
 
@@ -29,7 +29,7 @@ def test_every_zoo_run_has_its_shipped_entries():
         for reduction in ("gap", "flat"):
             table, _ = _key(run, reduction)
             assert (SHIPPED_CACHE / f"{cache.digest(table)}.json").is_file(), (run.id, reduction)
-            views = {**_input_key(*_inputs(run), reduction), "kind": "projections"}
+            views = {**input_key(*_inputs(run), reduction), "kind": "projections"}
             assert (SHIPPED_CACHE / f"{cache.digest(views)}.safetensors").is_file(), (run.id, reduction)
         _, gap_features = _key(run, "gap")  # flat features (tens of MB a run) are not kept
         assert (SHIPPED_CACHE / f"{cache.digest(gap_features)}.safetensors").is_file(), run.id
@@ -58,7 +58,7 @@ def test_shipped_2d_views_equal_a_recomputation(tmp_path, monkeypatch, reduction
     run_, probe, mean, std = _inputs(run)
     feats = analysis.run_features(run, probe, mean, std, reduction, use_cache=False)
     for method in ("PCA", "LDA"):
-        shipped = analysis.stage_points(run, "stage2", reduction, method)
+        shipped = views.stage_points(run, "stage2", reduction, method)
         fresh = project(feats["stage2"], probe.labels.numpy(), method)
         # up to the sign of each axis (an eigenvector's sign is arbitrary)
         for j, col in enumerate(("c1", "c2")):
