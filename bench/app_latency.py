@@ -17,7 +17,8 @@ one-time cost per machine, timed and printed apart), then the page opened (and i
 "Analyse" button pressed where it shows one); *warm* = the same page opened again. *forward* =
 one probe-set forward pass (gap features, eval mode) through every selected model, timed right
 before each cold open (this shared machine's speed drifts by a third within minutes). Printed:
-medians over the repeats of forward, cold and warm, and the median of the repeats' cold / forward.
+medians over the repeats of forward, cold and warm, the median of the repeats' cold / forward, and
+each repeat's cold / forward (the spread).
 
 Targets (issue 13): zoo cold <= 1x forward; own runs cold <= 2x (gap), <= 3x (flat); warm <= 1 s.
 The Mechanisms page is timed for the zoo only (its studies ship); for own runs it computes only
@@ -162,7 +163,7 @@ def main():
     for r in list_runs(zoo).runs:  # the full-data seeds of the resnet56 comparison
         if r.spec.name in ("resnet56", "resnet56-nores") and r.train_config.subset is None:
             shutil.copytree(r.path, own / "r56" / r.id, dirs_exist_ok=True)
-    print(f"{'selection':<16} {'page':<13} {'runs':>4} {'forward s':>9} {'cold s':>7} {'warm s':>7} {'cold/fwd':>8}")
+    print(f"{'selection':<16} {'page':<13} {'runs':>4} {'forward s':>9} {'cold s':>7} {'warm s':>7} {'cold/fwd':>8} {'each repeat':>11}")
     for name, source, depth, compare, reduction, pages, own_root, use_shipped in selections:
         if own_root is not None:
             os.environ["EXPLORER_RUNS"] = str(own_root)
@@ -178,8 +179,10 @@ def main():
                 colds.append(_open(at, page, reduction))
                 warms.append(_open(at, page, reduction))
             fwd, cold, warm = statistics.median(fwds), statistics.median(colds), statistics.median(warms)
-            ratio = statistics.median(c / f for c, f in zip(colds, fwds))
-            print(f"{name:<16} {page:<13} {len(ids):>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} {ratio:>8.2f}", flush=True)
+            ratios = [c / f for c, f in zip(colds, fwds)]
+            each = " ".join(f"{r:.2f}" for r in ratios)  # the spread: this shared machine's speed drifts
+            print(f"{name:<16} {page:<13} {len(ids):>4} {fwd:>9.2f} {cold:>7.2f} {warm:>7.2f} "
+                  f"{statistics.median(ratios):>8.2f}   {each}", flush=True)
     print(f"medians of {a.repeats}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     shutil.rmtree(tmp, ignore_errors=True)
 
