@@ -70,9 +70,9 @@ def four_run_table(data, source: str) -> tuple[float, float]:
                              probe_set(data).hash, status="finished")
             write_weights(run.path / "weights.safetensors", build_model(spec).state_dict(), spec)
             runs.append(run)
-        from explorer import analysis, separability
+        from explorer import probes, separability
         separability._FOLD_CACHE.clear()  # cold: no fold projection or probe resolution kept from a repeat
-        analysis._resolve.cache_clear()
+        probes.forget()
         t0 = time.perf_counter()
         analyze(runs, data)
         cold = time.perf_counter() - t0

@@ -45,13 +45,13 @@ PAGES = {"overview": "overview", "curves": "curves", "gradients": "gradients", "
 def _clear_caches(cache_dir: Path) -> None:
     import streamlit as st
 
-    from explorer import analysis, separability
+    from explorer import probes, separability
     from explorer.data.folder import forget_loaded
     shutil.rmtree(cache_dir / "analysis", ignore_errors=True)  # the decoded data set stays on disk (a one-time cost)
     forget_loaded()  # but not in this process's memory: a cold open reads it from the disk cache again
     st.cache_data.clear()
     st.cache_resource.clear()
-    analysis._resolve.cache_clear()
+    probes.forget()
     separability._FOLD_CACHE.clear()
 
 
@@ -91,7 +91,7 @@ def forward_time(run_ids: list[str], roots: list[Path]) -> float:
     """One probe-set forward pass (gap features) through each selected model, summed."""
     import torch
 
-    from explorer.analysis import probe_for, run_mean_std
+    from explorer.probes import probe_for, run_mean_std
     from explorer.features import extract
     from explorer.runs import open_run
     total = 0.0

@@ -18,7 +18,8 @@ import pandas as pd
 from . import __version__
 from .atomic import atomic_write_bytes
 from . import cache
-from .data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
+from .data import Dataset, DataError, ProbeSet, load_dataset
+from .probes import probe_for, run_mean_std
 from .features import REDUCTIONS, extract_reductions
 from .projection import all_projections
 from .runs import Run, RunError, label_runs
@@ -89,51 +90,6 @@ def _provenance(run: Run) -> dict:
             "test_acc": None if rec.final is None else rec.final.test_acc}
 
 
-def run_mean_std(run: Run, data: Dataset | None = None):
-    """The input normalisation the run was trained (or imported) with; the data set's own statistics if none is recorded."""
-    import torch
-    d = run.record.data
-    if d.mean is not None and d.std is not None:
-        return torch.tensor(d.mean), torch.tensor(d.std)
-    if data is None:
-        raise AnalysisError(f"Run {run.id} records no input normalisation and its data set is not on this machine.")
-    return data.mean_std()
-
-
-def probe_for(run: Run, data: Dataset | str | None = None):
-    """The probe set of ``run`` on this machine and a note on where it came from (explorer.data.resolve)."""
-    if isinstance(data, Dataset):
-        return probe_set(data), data, ""
-    if isinstance(data, str):
-        ds = load_dataset(data)
-        return probe_set(ds), ds, ""
-    d = run.record.data
-    if not (d.source or d.name) and not d.fingerprint:
-        raise AnalysisError(f"Run {run.id} does not say which data set it was trained on; pass --data.")
-    source = d.source or d.name or ""
-    found = _resolve(source, d.fingerprint, tuple(d.classes or ()), d.description, _data_stamp(source))
-    return found.probe, found.dataset, found.note
-
-
-def _data_stamp(source: str) -> tuple:
-    """What decides where a probe set comes from on this machine; resolutions are reused while it holds."""
-    from .settings import SHARED_CIFAR_ZIP, find_path, torchvision_root
-
-    def stamp(p: Path | None):
-        try:
-            st = p.stat()
-            return (str(p), st.st_mtime_ns, st.st_size)
-        except (OSError, AttributeError):
-            return None
-    own = find_path(source) if source not in ("", "digits", "cifar10") else None
-    return (stamp(own), stamp(SHARED_CIFAR_ZIP), stamp(torchvision_root() / "cifar-10-batches-py"))
-
-
-@functools.lru_cache(maxsize=4)  # data sets are large: a few, reused across the runs of one comparison
-def _resolve(source: str, fingerprint: str, classes: tuple, description: str, stamp: tuple):
-    return resolve_probe(source, fingerprint, list(classes), description)
-
-
 _ROW_KEYS = {"stage": str, "dims": int, "n": int, "metric": str, "note": str}
 
 
@@ -194,18 +150,32 @@ def analyze_each(runs: list[Run], data: Dataset | str | None = None, reduction: 
     A run's stages still at the scoring workers are finished while the next run's features are
     extracted (its table comes after that). ``progress(i, fraction, message)`` for the i-th run.
     """
-    pending = None
-    for i, run in enumerate(runs):
-        inner = (lambda f, msg, i=i: progress(i, f, msg)) if progress else None
-        try:
-            begun = _begin(run, data, reduction, metrics, use_cache=use_cache, progress=inner)
-        except ValueError as e:
-            begun = e
+    pending: tuple[Run, pd.DataFrame | ValueError | _Pending] | None = None
+    try:
+        for i, run in enumerate(runs):
+            inner = (lambda f, msg, i=i: progress(i, f, msg)) if progress else None
+            try:
+                begun = _begin(run, data, reduction, metrics, use_cache=use_cache, progress=inner)
+            except ValueError as e:
+                begun = e
+            if pending is not None:
+                yield pending[0], _finished(pending[1])
+            pending = (run, begun)
         if pending is not None:
-            yield pending[0], pending[1] if isinstance(pending[1], (pd.DataFrame, ValueError)) else pending[1].table()
-        pending = (run, begun)
-    if pending is not None:
-        yield pending[0], pending[1] if isinstance(pending[1], (pd.DataFrame, ValueError)) else pending[1].table()
+            last, pending = pending, None
+            yield last[0], _finished(last[1])
+    finally:  # stopped early (the page left, an error): the stages still waiting for a worker are dropped
+        if pending is not None and isinstance(pending[1], _Pending):
+            pending[1].cancel()
+
+
+def _finished(begun: pd.DataFrame | ValueError | _Pending) -> pd.DataFrame | ValueError:
+    if not isinstance(begun, _Pending):
+        return begun
+    try:
+        return begun.table()
+    except ValueError as e:  # a metric's input error, raised where a worker scored the stage
+        return e
 
 
 class _Pending:
@@ -213,6 +183,10 @@ class _Pending:
 
     def __init__(self, run: Run, scoring_: scoring.Scoring, key: dict, ship: bool, frame: Callable) -> None:
         self.run, self._scoring, self._key, self._ship, self._frame = run, scoring_, key, ship, frame
+
+    def cancel(self) -> None:
+        """Drop the stages no worker has begun (nothing is cached)."""
+        self._scoring.cancel()
 
     def table(self) -> pd.DataFrame:
         rows = self._scoring.rows()

@@ -1,7 +1,7 @@
 """Test accuracy, mean loss and per-class accuracy of a run on the full test split of its data.
 
 For any run, trained here or imported: the model's weights in eval mode, the inputs normalised
-with the statistics the run records (`explorer.analysis.run_mean_std`: the training code's
+with the statistics the run records (`explorer.probes.run_mean_std`: the training code's
 own, or the data set's when none is recorded), float32 throughout (no autocast), batched by
 `explorer.train.evaluate` (the same code that measures the test accuracy during training).
 
@@ -16,7 +16,7 @@ import dataclasses
 import math
 from typing import Callable
 
-from .analysis import run_mean_std
+from .probes import run_mean_std
 from .data import CIFAR10_CLASSES, DataError, Dataset, load_dataset
 from .runs import Final, Run, update_record
 from .settings import find_path, shorten

@@ -34,7 +34,8 @@ import pandas as pd
 import torch
 
 from . import cache
-from .analysis import input_key, probe_for, run_mean_std
+from .analysis import input_key
+from .probes import probe_for, run_mean_std
 from .data import Dataset, normalize
 from .runs import Run
 

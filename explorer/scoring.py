@@ -34,6 +34,12 @@ from .settings import scoring_workers
 SETTINGS = sep.DEFAULT_SETTINGS  # the metric parameters, part of every analysis cache key
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # a worker computes on one thread
 
+try:  # a future whose pool went away: its worker died (TerminatedWorkerError), or the pool was shut down
+    from joblib.externals.loky.process_executor import ShutdownExecutorError
+    _POOL_GONE: tuple[type[BaseException], ...] = (BrokenProcessPool, ShutdownExecutorError)
+except ImportError:  # no joblib: no pool either
+    _POOL_GONE = (BrokenProcessPool,)
+
 _POOL = None  # the process-wide pool, started on first use
 _POOL_LOCK = threading.Lock()
 _POOL_FAILED = False  # a pool that could not start is not tried again in this process
@@ -140,6 +146,11 @@ class Scoring:
         if self._progress is not None:
             self._progress(len(self._rows) / len(self._jobs), f"{self._jobs[i][0]}: scored")
 
+    def cancel(self) -> None:
+        """Cancel the stages sent to the workers and not begun; their rows are never asked for."""
+        for fut in self._sent.values():
+            fut.cancel()
+
     def rows(self) -> list[dict]:
         """Every stage's rows, in stage order; a stage whose worker died is scored here (the same rows)."""
         for i, fut in sorted(self._sent.items()):
@@ -199,6 +210,6 @@ def _rows_or_here(fut: Future, pool, stage: str, Z: np.ndarray, dims: int, y: np
     """A worker's rows; a stage whose worker died is scored here instead (the same rows), and its pool dropped."""
     try:
         return fut.result()
-    except BrokenProcessPool:  # loky's TerminatedWorkerError too
+    except _POOL_GONE:
         _discard(pool)
         return score_stage(stage, Z, dims, y, metrics)

@@ -10,7 +10,8 @@ import pandas as pd
 
 from . import cache
 from . import separability as sep
-from .analysis import AnalysisError, embedded, input_key, probe_for, run_features, run_mean_std
+from .analysis import AnalysisError, embedded, input_key, run_features
+from .probes import probe_for, run_mean_std
 from .projection import all_projections, oriented, project
 from .runs import Run
 

@@ -134,7 +134,8 @@ def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_
     """Analysing a run also stores the 2-D views of every stage, so the page never extracts its features again;
     they are the PCA / LDA of that run's features."""
     from explorer import analysis
-    from explorer.analysis import probe_for, run_features, run_mean_std
+    from explorer.analysis import run_features
+    from explorer.probes import probe_for, run_mean_std
     from explorer.views import stage_points
     from explorer.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
@@ -171,7 +172,8 @@ def test_2d_views_follow_one_sign_rule(digits_runs, monkeypatch, tmp_path):
     """Every view the page draws has each axis's largest-magnitude coordinate positive, whether just
     computed or read from a cache written before the rule (here: a cached view with its axes flipped)."""
     from explorer import cache
-    from explorer.analysis import input_key, probe_for, run_mean_std
+    from explorer.analysis import input_key
+    from explorer.probes import probe_for, run_mean_std
     from explorer.views import stage_points
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]

@@ -29,8 +29,12 @@ def _values(frames) -> np.ndarray:
 
 def test_workers_give_the_rows_of_in_process_scoring(digits_runs, workers, monkeypatch):
     runs = list_runs(digits_runs).runs[:2]
+    scoring.start()
+    pool, sent = scoring._POOL, []
+    submit = pool.submit
+    monkeypatch.setattr(pool, "submit", lambda fn, *a, **k: sent.append(fn) or submit(fn, *a, **k))
     pooled = [analysis.analyze_run(r, reduction="flat", use_cache=False) for r in runs]
-    assert scoring._POOL is not None, "the analysis did not use the workers"
+    assert sent.count(scoring._score_in_worker) >= 2, "no stage was scored by a worker"
     monkeypatch.setenv("EXPLORER_WORKERS", "0")
     scoring.stop()
     here = [analysis.analyze_run(r, reduction="flat", use_cache=False) for r in runs]
@@ -121,3 +125,34 @@ def test_the_caller_and_a_worker_share_the_stages(workers, monkeypatch):
     rows = scoring.score_stages(iter(stages), y, metrics)
     assert rows == expected
     assert "stage5" in here and "stage0" not in here and "stage1" not in here, here
+
+
+def test_an_analysis_stopped_early_caches_only_finished_runs(digits_runs, workers, monkeypatch, tmp_path):
+    """A page left mid-analysis closes the generator: the run already yielded is cached, the next one (its
+    stages still at the worker) is dropped without a cache entry, and analysing again works."""
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    runs = list_runs(digits_runs).runs[:2]
+    each = analysis.analyze_each(runs, reduction="flat")
+    first, table = next(each)
+    assert first is runs[0] and len(table) > 0
+    each.close()
+    assert analysis.analyze_run(runs[0], reduction="flat", cached_only=True) is not None
+    assert analysis.analyze_run(runs[1], reduction="flat", cached_only=True) is None
+    again = [t for _, t in analysis.analyze_each(runs, reduction="flat")]
+    assert all(len(t) > 0 for t in again)
+    assert np.array_equal(again[0]["value"].to_numpy(), table["value"].to_numpy(), equal_nan=True)
+
+
+def test_a_stopped_pool_leaves_the_rows_unchanged(workers):
+    """A pool shut down while stages wait on it (its futures fail with loky's shutdown error, not a broken
+    pool): the stages are scored here, with the same rows."""
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(5), 20)
+    stages = [(f"stage{i}", rng.standard_normal((100, 12)) + y[:, None] * 0.3 * i, 12) for i in range(4)]
+    metrics = ["fisher_trace_ratio", "lda_accuracy"]
+    expected = sum((scoring.score_stage(*s, y, metrics) for s in stages), [])
+    scoring.start()
+    assert scoring._POOL.submit(os.getpid).result(timeout=120) != os.getpid()  # the worker is up
+    pending = scoring.share(iter(stages), y, metrics)
+    scoring.stop()
+    assert pending.rows() == expected

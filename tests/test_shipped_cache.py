@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from explorer import analysis, cache, views
-from explorer.analysis import DEFAULT_METRICS, SETTINGS, input_key, analyze_run, probe_for, run_mean_std
+from explorer.analysis import DEFAULT_METRICS, SETTINGS, input_key, analyze_run
+from explorer.probes import probe_for, run_mean_std
 from explorer.runs import list_runs
 from explorer.settings import SHIPPED_CACHE
 

@@ -2,7 +2,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_each, analyze_run, probe_for, run_features, run_mean_std
+from explorer.analysis import DEFAULT_METRICS, analyze_each, analyze_run, run_features
+from explorer.probes import probe_for, run_mean_std
 from explorer.views import stage_points
 from explorer.charts import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
