@@ -206,7 +206,10 @@ def separability_chart(table: pd.DataFrame, band_kind: str | None = None,
                 tooltip=["label", "stage", alt.Tooltip("value:Q", format=".4f"), "dims", "n"])
         panels.append(panel.properties(title=metric, width=320, height=220))
     what = f"mean over replicates ± {band_kind}" if band_kind else "one line a run"
-    return alt.concat(*panels, columns=2).properties(title=f"separability per stage ({what})")
+    # the legend beneath the panels: to their right, long condition names (which differ at their ends:
+    # "lr 0.1" / "lr 0.01") ran past the page's edge
+    return (alt.concat(*panels, columns=2).properties(title=f"separability per stage ({what})")
+            .configure_legend(orient="bottom", columns=2, labelLimit=0))
 
 
 def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:
