@@ -108,6 +108,11 @@ def input_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
             "probe": probe.hash, "reduction": reduction, "version": __version__}
 
 
+def projections_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
+    """The cache key of the 2-D views of every stage of a run (explorer.views reads them)."""
+    return {**input_key(run, probe, mean, std, reduction), "kind": "projections"}
+
+
 def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *,
                  progress: Callable[[float], None] | None = None, ship: bool = False,
                  use_cache: bool = True) -> dict[str, np.ndarray]:
@@ -162,8 +167,7 @@ def analyze_each(runs: list[Run], data: Dataset | str | None = None, reduction: 
                 yield pending[0], _finished(pending[1])
             pending = (run, begun)
         if pending is not None:
-            last, pending = pending, None
-            yield last[0], _finished(last[1])
+            yield pending[0], _finished(pending[1])
     finally:  # stopped early (the page left, an error): the stages still waiting for a worker are dropped
         if pending is not None and isinstance(pending[1], _Pending):
             pending[1].cancel()
@@ -226,7 +230,7 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
         scored = scoring.share(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
         del feats
         if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
-            cache.write_arrays({**input_key(run, probe, mean, std, reduction), "kind": "projections"},
+            cache.write_arrays(projections_key(run, probe, mean, std, reduction),
                                all_projections(Z, probe.labels.numpy()), shipped=ship)
     return _Pending(run, scored, key, ship, frame)
 

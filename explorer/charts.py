@@ -24,11 +24,14 @@ def color_map(conditions) -> dict[str, str]:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted(set(conditions)))}
 
 
-def _color(field: str, title: str, colors: dict[str, str] | None, legend: bool = True) -> alt.Color:
+def _color(field: str, title: str, colors: dict[str, str] | None, legend: bool = True,
+           below: bool = False) -> alt.Color:
+    """The condition colour; its legend in full (never cut), to the right or, with ``below``, beneath in two columns."""
     scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Undefined
+    place = {"orient": "bottom", "columns": 2} if below else {}
     return alt.Color(field, title=title, scale=scale,
                      legend=alt.Legend(labelLimit=0, symbolLimit=0, symbolOpacity=1, symbolType="stroke",
-                                       symbolStrokeWidth=3) if legend else None)
+                                       symbolStrokeWidth=3, **place) if legend else None)
 
 
 # --------------------------------------------------------------------------- charts
@@ -179,7 +182,9 @@ METRIC_AXES = {
 
 def separability_chart(table: pd.DataFrame, band_kind: str | None = None,
                        colors: dict[str, str] | None = None) -> alt.Chart:
-    """Metric vs stage, one panel a metric with its own axis title and unit, two panels a row.
+    """Metric vs stage, one panel a metric with its own axis title and unit, two panels a row; the legend
+    beneath them (to their right, long condition names that differ at their ends, "lr 0.1" / "lr 0.01",
+    ran past the page's edge).
 
     With ``band_kind`` the replicates of a condition are averaged (an unfinished run stays on its own).
     """
@@ -194,7 +199,7 @@ def separability_chart(table: pd.DataFrame, band_kind: str | None = None,
         if band_kind:
             g = band(sub, ["group", "group_label", "condition_label", "stage"], "value", band_kind, clip=clip)
             base = alt.Chart(g).encode(x=alt.X("stage:N", title="stage"), detail="group:N",
-                                       color=_color("condition_label:N", "condition", colors))
+                                       color=_color("condition_label:N", "condition", colors, below=True))
             line = base.mark_line(point=True).encode(
                 y=alt.Y("mean:Q", title=title),
                 tooltip=["group_label", "stage", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("count:Q", title="replicates")])
@@ -202,14 +207,11 @@ def separability_chart(table: pd.DataFrame, band_kind: str | None = None,
         else:
             panel = alt.Chart(sub).mark_line(point=True).encode(
                 x=alt.X("stage:N", title="stage"), y=alt.Y("value:Q", title=title), detail="label:N",
-                color=_color("condition_label:N", "condition (one line a run)", colors),
+                color=_color("condition_label:N", "condition (one line a run)", colors, below=True),
                 tooltip=["label", "stage", alt.Tooltip("value:Q", format=".4f"), "dims", "n"])
         panels.append(panel.properties(title=metric, width=320, height=220))
     what = f"mean over replicates ± {band_kind}" if band_kind else "one line a run"
-    # the legend beneath the panels: to their right, long condition names (which differ at their ends:
-    # "lr 0.1" / "lr 0.01") ran past the page's edge
-    return (alt.concat(*panels, columns=2).properties(title=f"separability per stage ({what})")
-            .configure_legend(orient="bottom", columns=2, labelLimit=0))
+    return alt.concat(*panels, columns=2).properties(title=f"separability per stage ({what})")
 
 
 def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:

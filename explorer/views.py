@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import cache
 from . import separability as sep
-from .analysis import AnalysisError, embedded, input_key, run_features
+from .analysis import AnalysisError, embedded, projections_key, run_features
 from .probes import probe_for, run_mean_std
 from .projection import all_projections, oriented, project
 from .runs import Run
@@ -23,7 +23,7 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
     probe, ds, _ = probe_for(run)
     mean, std = run_mean_std(run, ds)
     y = probe.labels.numpy()
-    key = {**input_key(run, probe, mean, std, reduction), "kind": "projections"}
+    key = projections_key(run, probe, mean, std, reduction)
     found = cache.read_arrays(key) or {}
     xy = found.get(f"{stage}|{method}")
     if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
