@@ -45,9 +45,21 @@ def _norm(channels: int, batchnorm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
 
 
-def _conv(cin: int, cout: int, k: int, stride: int, batchnorm: bool) -> nn.Conv2d:
-    # Without BatchNorm the conv keeps a bias: it replaces BatchNorm's learnable shift.
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=not batchnorm)
+def _conv(cin: int, cout: int, k: int, stride: int, batchnorm: bool, scheme: str = "none") -> nn.Conv2d:
+    # Without BatchNorm the conv keeps a bias: it replaces BatchNorm's learnable shift. Fixup as
+    # published replaces it by scalar biases instead (see BasicBlock).
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=not batchnorm and scheme != "fixup")
+
+
+class ScalarBias(nn.Module):
+    """``x + b`` with one learnable scalar ``b`` (init 0): Fixup's bias before the stem's ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias
 
 
 class PadShortcut(nn.Module):
@@ -63,7 +75,8 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, lo, self.extra - lo))  # pad channels: (N, C+extra, H, W)
 
 
-def _make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: bool, option: str) -> nn.Module | None:
+def make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: bool, option: str,
+                  scheme: str = "none") -> nn.Module | None:
     """None for a plain block; identity, option A or a 1x1 projection otherwise."""
     if not residual:
         return None
@@ -72,14 +85,17 @@ def _make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: 
     if option == "A":
         return PadShortcut(cin, cout, stride)
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 1, stride=stride, bias=not batchnorm), _norm(cout, batchnorm)
+        nn.Conv2d(cin, cout, 1, stride=stride, bias=not batchnorm and scheme != "fixup"), _norm(cout, batchnorm)
     )
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 convs on the branch. ``scheme`` ("none" | "skipinit" | "fixup", see models.py) adds
-    the branch's scalar multiplier ``branch_scale`` (init 0 for SkipInit, 1 for Fixup) and, for
-    Fixup, the scalar biases ``fixup_bias`` added to the input of each branch conv."""
+    """Two 3x3 convs on the branch. ``scheme`` ("none" | "skipinit" | "fixup" | "fixup-simplified",
+    see models.py) adds the branch's scalar multiplier ``branch_scale`` (init 0 for SkipInit, 1 for
+    Fixup) and, for Fixup, the scalar biases ``fixup_bias`` added to the input of each branch conv;
+    Fixup as published also adds ``fixup_out``, a scalar bias after each branch conv (after the
+    multiplier for the last), its convs carry no bias, and a projecting shortcut takes the input
+    with the first scalar bias added (Zhang et al.'s reference code)."""
 
     expansion = 1
 
@@ -87,15 +103,17 @@ class BasicBlock(nn.Module):
                  scheme: str = "none"):
         super().__init__()
         cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, cout, 3, 1, batchnorm), _norm(cout, batchnorm)
+        self.conv1, self.bn1 = _conv(cin, planes, 3, stride, batchnorm, scheme), _norm(planes, batchnorm)
+        self.conv2, self.bn2 = _conv(planes, cout, 3, 1, batchnorm, scheme), _norm(cout, batchnorm)
         self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
 
     def _finish(self, cin, cout, stride, residual, batchnorm, shortcut, scheme) -> None:
-        self.shortcut = _make_shortcut(cin, cout, stride, residual, batchnorm, shortcut)
+        self.shortcut = make_shortcut(cin, cout, stride, residual, batchnorm, shortcut, scheme)
         self.keeps_shape = stride == 1 and cin == cout
         self.branch_scale = None if scheme == "none" else nn.Parameter(torch.full((), 0.0 if scheme == "skipinit" else 1.0))
-        self.fixup_bias = nn.Parameter(torch.zeros(len(self.branch_convs))) if scheme == "fixup" else None
+        fixup = scheme in ("fixup", "fixup-simplified")
+        self.fixup_bias = nn.Parameter(torch.zeros(len(self.branch_convs))) if fixup else None
+        self.fixup_out = nn.Parameter(torch.zeros(len(self.branch_convs))) if scheme == "fixup" else None
 
     @property
     def branch_convs(self) -> list[nn.Conv2d]:
@@ -105,17 +123,27 @@ class BasicBlock(nn.Module):
         """The input of the branch's i-th conv, with Fixup's scalar bias when there is one."""
         return x if self.fixup_bias is None else x + self.fixup_bias[i]
 
+    def _out(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """The output of the branch's i-th conv, with published Fixup's scalar bias when there is one."""
+        return x if self.fixup_out is None else x + self.fixup_out[i]
+
     def _scaled(self, out: torch.Tensor) -> torch.Tensor:
         return out if self.branch_scale is None else out * self.branch_scale
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(self._in(x, 0))))
-        return self._scaled(self.bn2(self.conv2(self._in(out, 1))))
+        out = F.relu(self._out(self.bn1(self.conv1(self._in(x, 0))), 0))
+        return self._out(self._scaled(self.bn2(self.conv2(self._in(out, 1)))), 1)
+
+    def shortcut_path(self, x: torch.Tensor) -> torch.Tensor:
+        """The shortcut's output; published Fixup feeds a non-identity shortcut ``x`` plus the first scalar bias."""
+        if self.fixup_out is not None and not isinstance(self.shortcut, nn.Identity):
+            x = self._in(x, 0)
+        return self.shortcut(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.branch(x)
         if self.shortcut is not None:
-            out = out + self.shortcut(x)
+            out = out + self.shortcut_path(x)
         return F.relu(out)
 
     @property
@@ -135,7 +163,7 @@ class BasicBlock(nn.Module):
     def skip(self, x: torch.Tensor) -> torch.Tensor:
         """What is left of the block without its branch, before the ReLU (see the module doc)."""
         if self.shortcut is not None:
-            return self.shortcut(x)
+            return self.shortcut_path(x)
         if self.keeps_shape:
             return x
         raise BlockError("A plain block that changes the shape of its input cannot be deleted; choose another block.")
@@ -152,9 +180,9 @@ class Bottleneck(BasicBlock):
                  scheme: str = "none"):
         nn.Module.__init__(self)
         cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 1, 1, batchnorm), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, batchnorm), _norm(planes, batchnorm)
-        self.conv3, self.bn3 = _conv(planes, cout, 1, 1, batchnorm), _norm(cout, batchnorm)
+        self.conv1, self.bn1 = _conv(cin, planes, 1, 1, batchnorm, scheme), _norm(planes, batchnorm)
+        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, batchnorm, scheme), _norm(planes, batchnorm)
+        self.conv3, self.bn3 = _conv(planes, cout, 1, 1, batchnorm, scheme), _norm(cout, batchnorm)
         self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
 
     @property
@@ -162,9 +190,9 @@ class Bottleneck(BasicBlock):
         return [self.conv1, self.conv2, self.conv3]
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(self._in(x, 0))))
-        out = F.relu(self.bn2(self.conv2(self._in(out, 1))))
-        return self._scaled(self.bn3(self.conv3(self._in(out, 2))))
+        out = F.relu(self._out(self.bn1(self.conv1(self._in(x, 0))), 0))
+        out = F.relu(self._out(self.bn2(self.conv2(self._in(out, 1))), 1))
+        return self._out(self._scaled(self.bn3(self.conv3(self._in(out, 2)))), 2)
 
 
 class BlockParts(NamedTuple):
@@ -244,7 +272,7 @@ class BlockAccess:
                 yield BlockParts(name, None, skip, h)
                 continue
             branch = block.branch(h)
-            skip = block.shortcut(h) if block.shortcut is not None else None
+            skip = block.shortcut_path(h) if block.shortcut is not None else None
             h = F.relu(branch if skip is None else branch + skip)
             yield BlockParts(name, branch, skip, h)
 

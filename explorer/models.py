@@ -31,12 +31,22 @@ shortcuts is refused):
 learnable scalar initialised to 0, so every block starts as the identity
 (``out = relu(alpha * branch(x) + shortcut(x))``); name suffix ``-skipinit``.
 
-``init="fixup"`` (Zhang et al. 2019, Fixup): the classifier and the last conv of every branch
-start at zero; the other convs of a branch get the default initialisation scaled by
-``L ** (-1 / (2m - 2))``, with ``L`` the number of residual branches and ``m`` the convs a
-branch (``L ** -0.5`` for basic blocks); each branch gets a scalar multiplier (init 1) and a
-scalar bias (init 0) before each of its convs. The biases Fixup puts after each conv are the
-per-channel conv biases that every no-BN conv here already carries; name suffix ``-fixup``.
+``init="fixup"`` (Zhang et al. 2019, Fixup, as their paper and reference code define it): the
+classifier and the last conv of every branch start at zero; the other convs of a branch get the
+default initialisation scaled by ``L ** (-1 / (2m - 2))``, with ``L`` the number of residual
+branches and ``m`` the convs a branch (``L ** -0.5`` for basic blocks). The convs carry no bias;
+instead a scalar bias (init 0) stands before and after every conv of a branch, a scalar multiplier
+(init 1) after its last conv and before that conv's bias, a scalar bias before the stem's ReLU and
+before the classifier; a shortcut that is not the identity takes the block's input plus the
+branch's first scalar bias. The scalar biases, the multipliers and the classifier's bias train at a
+tenth of the learning rate (:meth:`ResNet.slow_parameters`). Name suffix ``-fixup``.
+Deviations that remain, for one shared recipe across schemes: no weight decay on the scalars (the
+reference decays every parameter), no mixup, and the option-A shortcut pads its zero channels on
+both sides rather than after (an equivalent net up to the order of channels).
+
+``init="fixup-simplified"``: the zoo's first Fixup, kept so that its runs stay readable: the same
+initialisation with per-channel conv biases inside the multiplier, scalar biases before each conv
+only, and every parameter at the full learning rate. Name suffix ``-fixupsimple``.
 
 References
 ----------
@@ -52,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (BasicBlock, BlockAccess, BlockError, BlockParts, Bottleneck,  # noqa: F401 (re-exported)
-                     PadShortcut, _conv, _make_shortcut, _norm)
+                     PadShortcut, ScalarBias, _conv, _norm, make_shortcut)
 from .spec import (BRANCH_SCALES, CIFAR_DEPTHS, FAMILIES, INITS, MAX_CIFAR_DEPTH, MAX_CLASSES,  # noqa: F401 (re-exported)
                    MIN_CLASSES, RESNET_DEPTHS, RESNET_LAYERS, VARIANT_LABELS, ModelSpec, ModelSpecError,
                    parse_model_name)
@@ -74,12 +84,15 @@ class ResNet(BlockAccess, nn.Module):
             n = (spec.depth - 2) // 6
             block, layers, widths, stem_width, shortcut = BasicBlock, (n, n, n), (16, 32, 64), 16, spec.shortcut
         self._block, self._shortcut, self._in = block, shortcut, stem_width
+        fixup = spec.scheme == "fixup"
         stem = nn.Sequential(
-            _conv(3, stem_width, 3, 1, spec.batchnorm), _norm(stem_width, spec.batchnorm), nn.ReLU(inplace=True)
+            _conv(3, stem_width, 3, 1, spec.batchnorm, spec.scheme),
+            ScalarBias() if fixup else _norm(stem_width, spec.batchnorm), nn.ReLU(inplace=True)
         )
         groups = [self._make_layer(w, n_blocks, 1 if i == 0 else 2) for i, (w, n_blocks) in enumerate(zip(widths, layers))]
         self.stages = nn.ModuleList([stem, *groups])
         self.fc = nn.Linear(self._in, spec.num_classes)
+        self.head_bias = nn.Parameter(torch.zeros(1)) if fixup else None  # Fixup's scalar bias before the classifier
         self._init_weights()
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
@@ -99,7 +112,7 @@ class ResNet(BlockAccess, nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        if self.spec.init == "fixup":
+        if self.spec.scheme in ("fixup", "fixup-simplified"):
             self._fixup()
 
     @torch.no_grad()
@@ -118,8 +131,21 @@ class ResNet(BlockAccess, nn.Module):
     def stage_names(self) -> list[str]:
         return self.spec.stage_names
 
+    def slow_parameters(self) -> list[nn.Parameter]:
+        """The parameters that train at a tenth of the learning rate: published Fixup's scalar biases and
+        multipliers and the classifier's bias (the reference code's ``bias`` and ``scale`` groups); none otherwise."""
+        if self.spec.scheme != "fixup":
+            return []
+        slow = [self.fc.bias, self.head_bias] + [m.bias for m in self.modules() if isinstance(m, ScalarBias)]
+        for b in self.blocks():
+            slow += [b.fixup_bias, b.fixup_out, b.branch_scale]
+        return slow
+
     def head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))  # (N, C, H, W) -> (N, classes)
+        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        if self.head_bias is not None:
+            pooled = pooled + self.head_bias
+        return self.fc(pooled)  # (N, C, H, W) -> (N, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for stage in self.stages:
@@ -147,7 +173,7 @@ class ResNet(BlockAccess, nn.Module):
     def stage_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Parameters grouped by stage (stage0..stageN) plus ``head`` (the classifier)."""
         groups = {name: list(stage.parameters()) for name, stage in zip(self.stage_names, self.stages)}
-        groups["head"] = list(self.fc.parameters())
+        groups["head"] = list(self.fc.parameters()) + ([self.head_bias] if self.head_bias is not None else [])
         return groups
 
 

@@ -23,7 +23,7 @@ from .runs.record import check_bounds
 from .runs import (DataInfo, Run, RunError, acquire_lock, create_run, load_resume_state, open_run, release_lock,
                    save_epoch, update_record)
 from .settings import owner as env_owner
-from .train import TrainConfig, resolve_device, stratified_subset, train
+from .train import TrainConfig, resolve_device, split_indices, train
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ def dist_rank() -> int:
 
 def check_fits(data: Dataset, spec: ModelSpec, cfg: TrainConfig) -> None:
     """Checks that need the data set: subset size and number of classes."""
-    if cfg.subset is not None:
-        stratified_subset(data.train_y, cfg.subset)
+    if cfg.subset is not None or cfg.val is not None:
+        split_indices(data.train_y, cfg)
     if spec.num_classes != data.num_classes:
         raise RunError(f"The model has {spec.num_classes} outputs but the data set has {data.num_classes} classes.")
 

@@ -25,7 +25,7 @@ MAX_CIFAR_DEPTH = 2000  # 1202 is the deepest in He et al.; beyond this a spec i
 MIN_CLASSES, MAX_CLASSES = 2, 10_000
 
 BRANCH_SCALES = ("none", "skipinit")
-INITS = ("kaiming", "fixup")
+INITS = ("kaiming", "fixup", "fixup-simplified")  # fixup: as published; fixup-simplified: the zoo's first, simplified version
 # Seed 001's labels for the four residual x BatchNorm variants.
 VARIANT_LABELS = {(True, True): "FULL", (False, True): "Nres", (True, False): "Nbn", (False, False): "Nboth"}
 
@@ -82,12 +82,12 @@ class ModelSpec:
 
     @property
     def scheme(self) -> str:
-        """``none``, ``skipinit`` or ``fixup``: how a no-BN residual net is made trainable."""
-        return "skipinit" if self.branch_scale == "skipinit" else "fixup" if self.init == "fixup" else "none"
+        """``none``, ``skipinit``, ``fixup`` or ``fixup-simplified``: how a no-BN residual net is made trainable."""
+        return "skipinit" if self.branch_scale == "skipinit" else self.init if self.init != "kaiming" else "none"
 
     @property
     def scheme_label(self) -> str:
-        return {"none": "", "skipinit": "SkipInit", "fixup": "Fixup"}[self.scheme]
+        return {"none": "", "skipinit": "SkipInit", "fixup": "Fixup", "fixup-simplified": "Fixup (simplified)"}[self.scheme]
 
     @property
     def variant(self) -> str:
@@ -118,7 +118,7 @@ class ModelSpec:
         if self.family == "cifar" and self.shortcut == "B" and self.residual:
             parts.append("B")
         if self.scheme != "none":
-            parts.append(self.scheme)
+            parts.append({"fixup-simplified": "fixupsimple"}.get(self.scheme, self.scheme))
         return "-".join(parts)
 
     @property
@@ -162,7 +162,7 @@ def _family_of_depth(depth: int) -> str | None:
     return None
 
 
-_NAME_RE = re.compile(r"^(?:(resnet|cifar)-)?resnet(\d+)((?:-(?:nores|nobn|B|skipinit|fixup))*)$")
+_NAME_RE = re.compile(r"^(?:(resnet|cifar)-)?resnet(\d+)((?:-(?:nores|nobn|B|skipinit|fixupsimple|fixup))*)$")
 
 
 def parse_model_name(
@@ -199,5 +199,5 @@ def parse_model_name(
         shortcut="B" if "B" in tags else "A",
         num_classes=num_classes,
         branch_scale="skipinit" if "skipinit" in tags else "none",
-        init="fixup" if "fixup" in tags else "kaiming",
+        init="fixup" if "fixup" in tags else "fixup-simplified" if "fixupsimple" in tags else "kaiming",
     )

@@ -26,10 +26,14 @@ def test_fixup_logits_start_at_zero_and_skipinit_ones_do_not():
 
 
 @pytest.mark.parametrize("name,blocks,convs", [("resnet20", 9, 2), ("resnet56", 27, 2), ("resnet50", 16, 3)])
-def test_fixup_scales_the_branch_convs_by_L_to_the_minus_one_over_2m_minus_2(name, blocks, convs):
+@pytest.mark.parametrize("tag", ["fixup", "fixupsimple"])
+def test_fixup_scales_the_branch_convs_by_L_to_the_minus_one_over_2m_minus_2(name, blocks, convs, tag, monkeypatch):
     """Same seed, same draws: Fixup's inner branch convs are the default ones times L**(-1/(2m-2)), its last ones zero,
-    and the stem keeps the default initialisation."""
-    plain, fixup = init_model(f"{name}-nobn", 3), init_model(f"{name}-nobn-fixup", 3)
+    and the stem keeps the default initialisation (the reference: the same net with Fixup's rescaling switched off)."""
+    from explorer.models import ResNet
+    fixup = init_model(f"{name}-nobn-{tag}", 3)
+    monkeypatch.setattr(ResNet, "_fixup", lambda self: None)
+    plain = init_model(f"{name}-nobn-{tag}", 3)
     factor = blocks ** (-1.0 / (2 * convs - 2))
     assert len(fixup.blocks()) == blocks
     for a, b in zip(plain.blocks(), fixup.blocks()):

@@ -5,7 +5,7 @@ import argparse
 import signal
 import sys
 
-from ..models import ModelSpec, parse_model_name
+from ..models import INITS, ModelSpec, parse_model_name
 
 # Every error of ours is a ValueError subclass (DataError, ModelSpecError, RunError, ConfigError,
 # AnalysisError); an OSError (a folder that cannot be written, say) is reported the same way.
@@ -32,8 +32,9 @@ def add_model_args(p) -> None:
     p.add_argument("--branch-scale", choices=["none", "skipinit"], default=None,
                    help="skipinit: a learnable scalar, initialised to 0, on each residual branch (De & Smith 2020); "
                         "no-BN residual nets only")
-    p.add_argument("--init", choices=["kaiming", "fixup"], default=None,
-                   help="fixup: Zhang et al. 2019's initialisation for no-BN residual nets")
+    p.add_argument("--init", choices=list(INITS), default=None,
+                   help="fixup: Zhang et al. 2019's Fixup as published, for no-BN residual nets; fixup-simplified: "
+                        "the zoo's first, simplified version")
 
 
 def model_spec_from_args(a, num_classes: int = 10) -> ModelSpec:

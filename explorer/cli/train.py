@@ -22,6 +22,9 @@ def add_parser(sub):
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--seeds", type=int, nargs="+", default=[0])
     t.add_argument("--subset", type=int, default=None, help="train on a stratified subset of this many images")
+    t.add_argument("--val", type=int, default=None,
+                   help="hold out this many training images (stratified) as a validation split, scored every epoch")
+    t.add_argument("--val-seed", type=int, default=0, help="the seed that draws the validation split (recorded)")
     t.add_argument("--batch-size", type=int, default=None,
                    help=f"images a step (default {TrainConfig.batch_size}; 64 for digits)")
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -32,7 +35,8 @@ def add_parser(sub):
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop + flip (default on; off for digits, whose 8x8 images it garbles)")
-    t.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU too (fast where the CPU has AMX)")
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on CUDA, off on a CPU; --bf16 is fast where the CPU has AMX)")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--root", type=Path, default=None, help=f"run store (default {zoo_root()})")
     t.add_argument("--resume", metavar="RUN", help="continue this run (its own settings)")
@@ -47,7 +51,7 @@ def config_from_args(a) -> TrainConfig:
     given = {k: v for k, v in (("batch_size", a.batch_size), ("augment", a.augment)) if v is not None}
     return TrainConfig(epochs=a.epochs, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
                        warmup_epochs=a.warmup_epochs, label_smoothing=a.label_smoothing, subset=a.subset,
-                       seed=a.seeds[0], device=a.device, bf16=True if a.bf16 else None, **{**rec, **given}).validate()
+                       val=a.val, val_seed=a.val_seed, seed=a.seeds[0], device=a.device, bf16=a.bf16, **{**rec, **given}).validate()
 
 
 def _init_distributed():

@@ -29,7 +29,8 @@ _TRAIN_LABELS = {
     "epochs": lambda v: f"{v} ep", "batch_size": lambda v: f"batch {v}", "lr": lambda v: f"lr {v:g}",
     "momentum": lambda v: f"momentum {v:g}", "weight_decay": lambda v: f"wd {v:g}", "schedule": lambda v: str(v),
     "warmup_epochs": lambda v: f"warm-up {v:g}", "label_smoothing": lambda v: f"smoothing {v:g}",
-    "subset": lambda v: "all images" if v is None else f"subset {v}", "augment": lambda v: "aug" if v else "no aug",
+    "subset": lambda v: "all images" if v is None else f"subset {v}",
+    "val": lambda v: "no val split" if v is None else f"val {v}", "val_seed": lambda v: f"val seed {v}", "augment": lambda v: "aug" if v else "no aug",
     "train_eval_size": lambda v: f"clean-train {v}", "bf16": lambda v: {True: "bf16", False: "fp32", None: "bf16 auto"}[v],
 }
 
@@ -43,6 +44,8 @@ def condition_fields(rec: RunRecord, without_depth: bool = False) -> dict:
     train = None
     if rec.train is not None:
         train = {f.name: getattr(rec.train, f.name) for f in fields(TrainConfig) if f.name not in EXECUTION_FIELDS}
+        if train["val"] is None:  # no validation split: the condition as it was before the split existed
+            del train["val"], train["val_seed"]
     src = rec.provenance.import_source
     return {
         "model": {k: v for k, v in rec.model.to_dict().items() if not (without_depth and k == "depth")},

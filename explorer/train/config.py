@@ -32,6 +32,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warm-up from lr/10 to lr, in epochs
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     subset: int | None = None  # train on a stratified subset of this many images (fixed, seed 0)
+    val: int | None = None  # hold out this many training images (stratified) as a validation split, scored every epoch
+    val_seed: int = 0  # the seed that draws the validation split (recorded, so the split is fixed)
     seed: int = 0  # initialisation, shuffling, augmentation
     device: str = "auto"  # auto | cpu | cuda
     augment: bool = True  # random crop (4-pixel padding) + horizontal flip
@@ -64,6 +66,9 @@ class TrainConfig:
         need(0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         need(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
         need(self.subset is None or (is_int(self.subset) and self.subset > 0), f"subset must be a positive integer, got {self.subset!r}.")
+        need(self.val is None or (is_int(self.val) and self.val > 0), f"val must be a positive integer, got {self.val!r}.")
+        need(is_int(self.val_seed) and 0 <= self.val_seed < SEED_LIMIT,
+             f"val_seed must be an integer from 0 to 2**32 - 1, got {self.val_seed!r}.")
         # the loop drops the last partial batch (BatchNorm needs > 1 image): a subset below one batch trains nothing
         need(self.subset is None or self.subset >= self.batch_size,
              f"subset of {self.subset} images is smaller than the batch size {self.batch_size}, so no step could be "

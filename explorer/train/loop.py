@@ -40,6 +40,27 @@ def stratified_subset(y: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor
     return torch.cat(picked).sort().values
 
 
+def split_indices(y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(training indices, validation indices or None) into the training split.
+
+    The validation split is a class-stratified draw of ``cfg.val`` images with ``cfg.val_seed``;
+    the training images are the rest, from which ``cfg.subset`` (if any) is drawn as before. The
+    test split is never used to choose anything.
+    """
+    rest = torch.arange(len(y))
+    val_idx = None
+    if cfg.val:
+        if cfg.val >= len(y):
+            raise ConfigError(f"a validation split of {cfg.val} images asked for, but the training split has only {len(y)}.")
+        val_idx = stratified_subset(y, cfg.val, seed=cfg.val_seed)
+        keep = torch.ones(len(y), dtype=torch.bool)
+        keep[val_idx] = False
+        rest = rest[keep]
+    if cfg.subset:
+        rest = rest[stratified_subset(y[rest], cfg.subset)]
+    return rest, val_idx
+
+
 @dataclass
 class TrainState:
     """Where a run stands after its last finished epoch; what a checkpoint holds."""
@@ -55,11 +76,17 @@ class TrainState:
     message: str = ""
 
 
-def _param_groups(model: ResNet, weight_decay: float) -> list[dict]:
-    """The model's policy: weight decay on conv / linear weights, none on biases and norms."""
+def param_groups(model: ResNet, weight_decay: float) -> list[dict]:
+    """The model's policy: weight decay on conv / linear weights, none on biases and norms; the
+    model's slow parameters (published Fixup's scalars) at a tenth of the learning rate (``lr_scale``)."""
+    slow = {id(p) for p in model.slow_parameters()}
     decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1 and id(p) not in slow]
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    if slow:
+        groups.append({"params": [p for p in model.parameters() if id(p) in slow], "weight_decay": 0.0, "lr_scale": 0.1})
+    return groups
 
 
 def _optimizer_params(opt: torch.optim.Optimizer) -> list[nn.Parameter]:
@@ -152,7 +179,7 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
     state = start or TrainState(gradlog=GradLog.empty(list(model.stage_parameters())))
     if state.model:
         model.load_state_dict(state.model)
-    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     load_optimizer_state(opt, state.optimizer)
     net: nn.Module = model
     if dist:
@@ -162,9 +189,10 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
 
     # Data on the device: uint8 images, normalised per batch with the training statistics.
     mean, std = data.mean_std()
-    train_idx = stratified_subset(data.train_y, cfg.subset) if cfg.subset else torch.arange(len(data.train_y))
+    train_idx, val_idx = split_indices(data.train_y, cfg)
     tx, ty = data.train_x[train_idx].to(device), data.train_y[train_idx].to(device)
     vx, vy = data.test_x.to(device), data.test_y.to(device)
+    held = None if val_idx is None else (data.train_x[val_idx].to(device), data.train_y[val_idx].to(device))
     clean = None  # a fixed stratified train subset for the clean (eval-mode, unaugmented) accuracy
     if cfg.train_eval_size:
         idx = stratified_subset(ty.cpu(), min(cfg.train_eval_size, len(ty))).to(device)
@@ -196,7 +224,7 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
             step = state.step + i
             lr = lr_at(step, total_steps, steps_per_epoch, cfg)
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             xb = tx[perm[i]]
             if cfg.augment:
                 xb = augment_batch(xb, aug_g)
@@ -245,6 +273,9 @@ def train(model: ResNet, data: Dataset, cfg: TrainConfig, *, start: TrainState |
         if clean is not None:
             tr = evaluate(model, *clean, mean, std, cfg, data.num_classes, device, (rank, world))
             row.update(train_eval_loss=tr["loss"], train_eval_acc=tr["acc"])
+        if held is not None:
+            va = evaluate(model, *held, mean, std, cfg, data.num_classes, device, (rank, world))
+            row.update(val_loss=va["loss"], val_acc=va["acc"])
         state.gradlog.append(meter.to_log(steps_per_epoch, epoch))
         state.history.append(row)
         state.epoch, state.step = epoch, state.step + steps_per_epoch
