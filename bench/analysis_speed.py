@@ -27,9 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explorer.analysis import DEFAULT_METRICS, analyze, score_features  # noqa: E402
+from explorer.analysis.table import DEFAULT_METRICS, analyze, score_features  # noqa: E402
 from explorer.data import load_dataset, probe_set  # noqa: E402
-from explorer.features import extract  # noqa: E402
+from explorer.analysis.features import extract  # noqa: E402
 from explorer.models import ModelSpec, build_model  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
@@ -44,7 +44,7 @@ def forward_vs_metrics(data, model_name: str, reduction: str) -> tuple[float, fl
     feats = extract(model, probe.images, mean, std, reduction=reduction)
     t1 = time.perf_counter()
     from explorer.separability import one_blas_thread
-    with one_blas_thread():  # as the analysis runs them (explorer.analysis.analyze_run)
+    with one_blas_thread():  # as the analysis runs them (explorer.analysis.table.analyze_run)
         score_features(feats, probe.labels.numpy(), DEFAULT_METRICS)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1
@@ -56,7 +56,7 @@ def rss_child(data_arg: str) -> None:
 
 
 def four_run_table(data, source: str) -> tuple[float, float]:
-    from explorer.runner import data_info
+    from explorer.jobs.runner import data_info
     from explorer.runs import create_run, write_weights
     from explorer.train import TrainConfig
 
@@ -70,7 +70,8 @@ def four_run_table(data, source: str) -> tuple[float, float]:
                              probe_set(data).hash, status="finished")
             write_weights(run.path / "weights.safetensors", build_model(spec).state_dict(), spec)
             runs.append(run)
-        from explorer import probes, separability
+        from explorer import separability
+        from explorer.analysis import inputs as probes
         separability._FOLD_CACHE.clear()  # cold: no fold projection or probe resolution kept from a repeat
         probes.forget()
         t0 = time.perf_counter()

@@ -45,7 +45,8 @@ PAGES = {"overview": "overview", "curves": "curves", "gradients": "gradients", "
 def _clear_caches(cache_dir: Path) -> None:
     import streamlit as st
 
-    from explorer import probes, separability
+    from explorer import separability
+    from explorer.analysis import inputs as probes
     from explorer.data.folder import forget_loaded
     shutil.rmtree(cache_dir / "analysis", ignore_errors=True)  # the decoded data set stays on disk (a one-time cost)
     forget_loaded()  # but not in this process's memory: a cold open reads it from the disk cache again
@@ -91,8 +92,8 @@ def forward_time(run_ids: list[str], roots: list[Path]) -> float:
     """One probe-set forward pass (gap features) through each selected model, summed."""
     import torch
 
-    from explorer.probes import probe_for, run_mean_std
-    from explorer.features import extract
+    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.features import extract
     from explorer.runs import open_run
     total = 0.0
     for rid in run_ids:
@@ -124,7 +125,7 @@ def main():
     own, cache_dir = tmp / "own", tmp / "cache"
     os.environ.update(EXPLORER_RUNS=str(own), EXPLORER_CACHE=str(cache_dir))
     os.environ.pop("EXPLORER_ZOO", None)
-    from explorer import cache
+    from explorer.analysis import cache
     from explorer.settings import zoo_root
     zoo = zoo_root()
     from explorer.settings import SHARED_CIFAR_ZIP

@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explorer.mechanisms.landscape import batch_evaluator, slice_points  # noqa: E402
+from explorer.studies.landscape import batch_evaluator, slice_points  # noqa: E402
 
 
 def _setup():

@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explorer import mechanisms as mech  # noqa: E402
+from explorer import studies as mech  # noqa: E402
 from explorer import separability as sep  # noqa: E402
 from explorer.data import load_dataset, normalize, probe_set  # noqa: E402
 from explorer.models import init_model  # noqa: E402

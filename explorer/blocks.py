@@ -41,11 +41,11 @@ class BlockError(ValueError):
     """A block name or index that does not exist, or a block that cannot be deleted."""
 
 
-def _norm(channels: int, batchnorm: bool) -> nn.Module:
+def norm_layer(channels: int, batchnorm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
 
 
-def _conv(cin: int, cout: int, k: int, stride: int, batchnorm: bool, scheme: str = "none") -> nn.Conv2d:
+def conv_layer(cin: int, cout: int, k: int, stride: int, batchnorm: bool, scheme: str = "none") -> nn.Conv2d:
     # Without BatchNorm the conv keeps a bias: it replaces BatchNorm's learnable shift. Fixup as
     # published replaces it by scalar biases instead (see BasicBlock).
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=not batchnorm and scheme != "fixup")
@@ -85,7 +85,7 @@ def make_shortcut(cin: int, cout: int, stride: int, residual: bool, batchnorm: b
     if option == "A":
         return PadShortcut(cin, cout, stride)
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 1, stride=stride, bias=not batchnorm and scheme != "fixup"), _norm(cout, batchnorm)
+        nn.Conv2d(cin, cout, 1, stride=stride, bias=not batchnorm and scheme != "fixup"), norm_layer(cout, batchnorm)
     )
 
 
@@ -103,8 +103,8 @@ class BasicBlock(nn.Module):
                  scheme: str = "none"):
         super().__init__()
         cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 3, stride, batchnorm, scheme), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, cout, 3, 1, batchnorm, scheme), _norm(cout, batchnorm)
+        self.conv1, self.bn1 = conv_layer(cin, planes, 3, stride, batchnorm, scheme), norm_layer(planes, batchnorm)
+        self.conv2, self.bn2 = conv_layer(planes, cout, 3, 1, batchnorm, scheme), norm_layer(cout, batchnorm)
         self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
 
     def _finish(self, cin, cout, stride, residual, batchnorm, shortcut, scheme) -> None:
@@ -180,9 +180,9 @@ class Bottleneck(BasicBlock):
                  scheme: str = "none"):
         nn.Module.__init__(self)
         cout = planes * self.expansion
-        self.conv1, self.bn1 = _conv(cin, planes, 1, 1, batchnorm, scheme), _norm(planes, batchnorm)
-        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, batchnorm, scheme), _norm(planes, batchnorm)
-        self.conv3, self.bn3 = _conv(planes, cout, 1, 1, batchnorm, scheme), _norm(cout, batchnorm)
+        self.conv1, self.bn1 = conv_layer(cin, planes, 1, 1, batchnorm, scheme), norm_layer(planes, batchnorm)
+        self.conv2, self.bn2 = conv_layer(planes, planes, 3, stride, batchnorm, scheme), norm_layer(planes, batchnorm)
+        self.conv3, self.bn3 = conv_layer(planes, cout, 1, 1, batchnorm, scheme), norm_layer(cout, batchnorm)
         self._finish(cin, cout, stride, residual, batchnorm, shortcut, scheme)
 
     @property

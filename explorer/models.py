@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (BasicBlock, BlockAccess, BlockError, BlockParts, Bottleneck,  # noqa: F401 (re-exported)
-                     PadShortcut, ScalarBias, _conv, _norm, make_shortcut)
+                     PadShortcut, ScalarBias, conv_layer, make_shortcut, norm_layer)
 from .spec import (BRANCH_SCALES, CIFAR_DEPTHS, FAMILIES, INITS, MAX_CIFAR_DEPTH, MAX_CLASSES,  # noqa: F401 (re-exported)
                    MIN_CLASSES, RESNET_DEPTHS, RESNET_LAYERS, VARIANT_LABELS, ModelSpec, ModelSpecError,
                    parse_model_name)
@@ -86,8 +86,8 @@ class ResNet(BlockAccess, nn.Module):
         self._block, self._shortcut, self._in = block, shortcut, stem_width
         fixup = spec.scheme == "fixup"
         stem = nn.Sequential(
-            _conv(3, stem_width, 3, 1, spec.batchnorm, spec.scheme),
-            ScalarBias() if fixup else _norm(stem_width, spec.batchnorm), nn.ReLU(inplace=True)
+            conv_layer(3, stem_width, 3, 1, spec.batchnorm, spec.scheme),
+            ScalarBias() if fixup else norm_layer(stem_width, spec.batchnorm), nn.ReLU(inplace=True)
         )
         groups = [self._make_layer(w, n_blocks, 1 if i == 0 else 2) for i, (w, n_blocks) in enumerate(zip(widths, layers))]
         self.stages = nn.ModuleList([stem, *groups])

@@ -133,7 +133,7 @@ def check_data_path(path: str | Path) -> None:
 
 
 def scoring_workers() -> int:
-    """Worker processes that score separability metrics beside the caller (explorer.scoring): EXPLORER_WORKERS,
+    """Worker processes that score separability metrics beside the caller (explorer.analysis.scoring): EXPLORER_WORKERS,
     else one a core beyond the first, at most 2; 0 scores in the caller's own process."""
     default = min(2, max(0, (os.cpu_count() or 1) - 1))
     try:

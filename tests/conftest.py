@@ -37,7 +37,7 @@ def digits_runs(tmp_path_factory):
     second seed of the full model: a run store for analysis and app tests."""
     from explorer.data import load_digits
     from explorer.models import ModelSpec
-    from explorer.runner import start_run
+    from explorer.jobs.runner import start_run
     from explorer.train import TrainConfig
 
     root = tmp_path_factory.mktemp("runs")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer.analysis import COLUMNS, DEFAULT_METRICS, AnalysisError, analyze, analyze_run
+from explorer.analysis.table import COLUMNS, DEFAULT_METRICS, AnalysisError, analyze, analyze_run
 from explorer.data import load_digits, probe_set
-from explorer.features import extract
+from explorer.analysis.features import extract
 from explorer.models import build_model
 from explorer.runs import list_runs
 
@@ -93,7 +93,7 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     import dataclasses
     import shutil
 
-    from explorer import analysis
+    from explorer.analysis import table as analysis
     from explorer.data import load_digits
     from explorer.runs import open_run, update_record
     from explorer.separability import MetricSettings
@@ -125,7 +125,8 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     assert analyse(data=load_digits(seed=1)), "probe set"
     monkeypatch.setattr(analysis, "SETTINGS", MetricSettings(p=16))
     assert analyse() and not analyse(), "metric settings"
-    monkeypatch.setattr(analysis, "__version__", "0.0.0-test")
+    from explorer.analysis import inputs
+    monkeypatch.setattr(inputs, "__version__", "0.0.0-test")
     assert analyse(), "code version"
 
 
@@ -133,11 +134,11 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
 def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_path, reduction):
     """Analysing a run also stores the 2-D views of every stage, so the page never extracts its features again;
     they are the PCA / LDA of that run's features."""
-    from explorer import analysis
-    from explorer.analysis import run_features
-    from explorer.probes import probe_for, run_mean_std
-    from explorer.views import stage_points
-    from explorer.projection import project
+    from explorer.analysis import table as analysis
+    from explorer.analysis.table import run_features
+    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.views import stage_points
+    from explorer.analysis.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     analyze_run(run, reduction=reduction)
@@ -157,7 +158,7 @@ def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_
 
 
 def test_2d_view_of_degenerate_features_says_why():
-    from explorer.projection import all_projections, project
+    from explorer.analysis.projection import all_projections, project
     y = np.repeat(np.arange(5), 10)
     with pytest.raises(ValueError, match="fewer than two directions"):
         project(np.ones((50, 7), np.float32), y, "PCA")
@@ -171,10 +172,10 @@ def test_2d_view_of_degenerate_features_says_why():
 def test_2d_views_follow_one_sign_rule(digits_runs, monkeypatch, tmp_path):
     """Every view the page draws has each axis's largest-magnitude coordinate positive, whether just
     computed or read from a cache written before the rule (here: a cached view with its axes flipped)."""
-    from explorer import cache
-    from explorer.analysis import input_key
-    from explorer.probes import probe_for, run_mean_std
-    from explorer.views import stage_points
+    from explorer.analysis import cache
+    from explorer.analysis.table import input_key
+    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.views import stage_points
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     analyze_run(run, reduction="flat")

@@ -77,14 +77,14 @@ def test_train_form_rejects_bad_input(app, field, value, match):
     next(b for b in at.button if b.label == "Queue training").click().run()  # the form's submit button
     assert any(match in e.value for e in at.error), [e.value for e in at.error]
     assert not at.exception
-    from explorer.jobs import list_jobs
+    from explorer.jobs.queue import list_jobs
     from explorer.settings import own_root
     assert list_jobs(own_root()) == []
 
 
 def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
     import explorer.ui.common as common
-    from explorer.analysis import COLUMNS, DEFAULT_METRICS
+    from explorer.analysis.table import COLUMNS, DEFAULT_METRICS
 
     captured = {}
     real = common.csv_button

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import jobs
+from explorer.jobs import queue as jobs
 from explorer.runs import list_runs, validate_run
 from explorer import settings
 

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from explorer.data import CIFAR10_CLASSES, load_digits, normalize
-from explorer.evaluation import EvaluationError, eval_data, evaluate_run, store_evaluation
+from explorer.analysis.evaluation import EvaluationError, eval_data, evaluate_run, store_evaluation
 from explorer.importer import import_file
 from explorer.models import build_model
 from explorer.runs import DataInfo, list_runs, open_run
-from explorer.tables import runs_table
+from explorer.analysis.run_tables import runs_table
 from helpers import akamaster_layout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_imported_run_gets_its_test_accuracy(store, digits, tmp_path):
     th = tmp_path / "resnet8-digits.th"
     model = source.load_model()
     torch.save({"state_dict": akamaster_layout(model), "best_prec1": 99.0}, th)
-    from explorer.runner import data_info
+    from explorer.jobs.runner import data_info
     run = import_file(th, model.spec, root, data_info=data_info(digits, "digits"))
     assert run.record.final is None and runs_table([run])["test_acc"].isna().all()
     final = evaluate_run(run, eval_data(run), device="cpu")

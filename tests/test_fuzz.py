@@ -13,7 +13,7 @@ from conftest import count_case
 from explorer import cli
 from explorer.data import DataError, load_folder
 from explorer.runs import Run, RunError, list_runs, open_run, validate_run
-from explorer.tables import runs_table
+from explorer.analysis.run_tables import runs_table
 from explorer.separability import METRICS, score
 from helpers import png_bytes
 
@@ -43,7 +43,7 @@ def test_cli_train_arguments(flags, bare, tmp_path_factory, capsys, monkeypatch)
         vals = FLAG_VALUES[k]
         argv += [k, vals[i % len(vals)]]
     started = []
-    import explorer.runner as runner
+    import explorer.jobs.runner as runner
     monkeypatch.setattr(runner, "start_run", lambda *a, **k: (started.append(a), (None, runner.TrainResult("finished", 0)))[1])
     try:
         rc = cli.main(argv)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from explorer.runs import list_runs
-from explorer.tables import runs_table
+from explorer.analysis.run_tables import runs_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ def test_refused_training_leaves_no_folder(tmp_path, argv):
 
 
 def test_cache_entry_of_the_wrong_shape_is_recomputed(digits_runs, tmp_path, monkeypatch):
-    from explorer.analysis import analyze_run
+    from explorer.analysis.table import analyze_run
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     first = analyze_run(run, metrics=["fisher_trace_ratio"])
@@ -149,7 +149,7 @@ def test_long_paths_are_shortened_in_messages(tmp_path):
 def test_hostile_job_files_are_skipped_and_forged_pids_never_signalled(tmp_path):
     import signal as _signal
 
-    from explorer import jobs
+    from explorer.jobs import queue as jobs
     from explorer.models import parse_model_name
     from explorer.train import TrainConfig
     root = tmp_path / "runs"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import jobs
+from explorer.jobs import queue as jobs
 from explorer.models import parse_model_name
 from explorer.runs import list_runs
 from explorer.train import TrainConfig

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.mechanisms.landscape import (batch_evaluator, filter_normalized_direction, movable, nonconvex_fraction,
+from explorer.studies.landscape import (batch_evaluator, filter_normalized_direction, movable, nonconvex_fraction,
                                            slice_points, wiggle)
-from explorer.mechanisms.shatter import (correlation_length, lag_curve, line_gradients, pearson_matrix,
+from explorer.studies.shatter import (correlation_length, lag_curve, line_gradients, pearson_matrix,
                                          shatter_study)
 from explorer.models import build_model, init_model
 
@@ -166,8 +166,8 @@ def test_nonconvex_fraction_ignores_rounding_noise_on_a_flat_plane():
 
 
 def test_random_slices_need_an_odd_number_of_points():
-    from explorer.mechanism_analysis import LandscapeSettings, MechanismAnalysisError
-    from explorer.mechanisms import MechanismError
+    from explorer.studies.analysis import LandscapeSettings, MechanismAnalysisError
+    from explorer.studies import MechanismError
     with pytest.raises(MechanismError, match="odd"):
         slice_points(Quadratic(), _quad_eval, "1d", points=4)
     with pytest.raises(MechanismAnalysisError, match="odd"):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer import mechanisms as mech
+from explorer import studies as mech
 from explorer import separability as sep
 from explorer.blocks import BasicBlock, BlockAccess, BlockError
 from explorer.models import ModelSpec, build_model, init_model
@@ -123,7 +123,7 @@ def test_plain_blocks_identity_or_refused():
 
 # ----------------------------------------------------------------------------- init_model
 def test_init_model_is_what_the_trainer_builds(monkeypatch, tmp_path):
-    from explorer import runner
+    from explorer.jobs import runner
     from explorer.data import load_digits
     from explorer.train import TrainConfig
 
@@ -335,7 +335,7 @@ def test_mechanisms_command_writes_a_labelled_csv(digits_runs, tmp_path):
 
 
 def test_lesions_over_the_full_test_set_when_the_data_is_there(digits_runs, tmp_path, monkeypatch):
-    from explorer.mechanism_analysis import mechanism_table
+    from explorer.studies.analysis import mechanism_table
     from explorer.runs import list_runs
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]

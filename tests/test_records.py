@@ -16,10 +16,10 @@ from streamlit.testing.v1 import AppTest
 from explorer.data import load_digits
 from explorer.importer import import_file
 from explorer.models import parse_model_name
-from explorer.runner import start_run
+from explorer.jobs.runner import start_run
 from explorer.runs import (RunError, condition_id, create_run, delete_run, label_runs, list_runs, open_run,
                            parse_record, update_record)
-from explorer.tables import band, degradation_table, history_table, runs_table
+from explorer.analysis.run_tables import band, degradation_table, history_table, runs_table
 from explorer.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_runs_json_and_report(mixed, tmp_path):
     assert all(len(x["condition"]) == 8 for x in rows)
     by_id = {x["run_id"]: x for x in rows}
     assert by_id[mixed["failed"]]["status"] == "failed" and "OverflowError" in by_id[mixed["failed"]]["reason"]
-    from explorer.report import build
+    from explorer.report.main import build
     text = build(mixed["root"], tmp_path / "RESULTS.md", figures=False)
     assert "lr 0.01" in text and "digits" in text
 

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from explorer import analysis, scoring
+from explorer.analysis import table as analysis
+from explorer.analysis import scoring
 from explorer.runs import list_runs
 from explorer.separability import linalg
 from explorer.settings import REPO_ROOT, scoring_workers
@@ -79,7 +80,7 @@ def test_workers_setting(monkeypatch):
 
 
 def test_workers_leave_when_their_parent_is_killed(tmp_path):
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from explorer import scoring; scoring.start(); "
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from explorer.analysis import scoring; scoring.start(); "
             "p = scoring._POOL; p.submit(int).result(timeout=120); print(*p._processes, flush=True); time.sleep(300)")
     env = {**os.environ, "EXPLORER_WORKERS": "1"}
     parent = subprocess.Popen([sys.executable, "-c", code, str(REPO_ROOT)], stdout=subprocess.PIPE, text=True, env=env)

@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import analysis, cache, views
-from explorer.analysis import DEFAULT_METRICS, SETTINGS, input_key, analyze_run
-from explorer.probes import probe_for, run_mean_std
+from explorer.analysis import table as analysis
+from explorer.analysis import cache
+from explorer.analysis import inputs, views
+from explorer.analysis.table import DEFAULT_METRICS, SETTINGS, input_key, analyze_run
+from explorer.analysis.inputs import probe_for, run_mean_std
 from explorer.runs import list_runs
 from explorer.settings import SHIPPED_CACHE
 
@@ -53,7 +55,7 @@ def test_shipped_entry_equals_a_recomputation(tmp_path, monkeypatch, reduction):
 
 @pytest.mark.parametrize("reduction", ["gap", "flat"])
 def test_shipped_2d_views_equal_a_recomputation(tmp_path, monkeypatch, reduction):
-    from explorer.projection import project
+    from explorer.analysis.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
     run = next(r for r in _zoo() if r.spec.name == "resnet20-nores")
     run_, probe, mean, std = _inputs(run)
@@ -101,7 +103,7 @@ def test_ship_cache_writes_the_named_runs_only(digits_runs, tmp_path, monkeypatc
     run = list_runs(digits_runs).runs[0]
     assert main(["ship-cache", run.id, "--root", str(digits_runs), "--reductions", "gap"]) == 0
     tables = list((tmp_path / "shipped").glob("*.json"))
-    assert len(tables) == 1 and json.loads(tables[0].read_text())["key"]["weights"] == analysis._weights_hash(run)
+    assert len(tables) == 1 and json.loads(tables[0].read_text())["key"]["weights"] == inputs.weights_hash(run)
     assert main(["ship-cache", "no-such-run", "--root", str(digits_runs)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no-such-run" in err and "Traceback" not in err

@@ -2,8 +2,8 @@
 import shutil
 import time
 
-from explorer import study_jobs
-from explorer.mechanism_analysis import LandscapeSettings, ShatterSettings, mechanism_table
+from explorer.jobs import studies as study_jobs
+from explorer.studies.analysis import LandscapeSettings, ShatterSettings, mechanism_table
 from explorer.runs import list_runs, open_run
 
 SMALL = LandscapeSettings(images=100, points=3, grid=3)

@@ -13,7 +13,7 @@ import torch
 from explorer.data import load_digits
 from explorer.models import build_model, parse_model_name
 from explorer.runs import list_runs, open_run, validate_run
-from explorer.runner import start_run
+from explorer.jobs.runner import start_run
 from explorer.train import ConfigError, TrainConfig, lr_at, stratified_subset, train
 
 ROOT = Path(__file__).resolve().parents[1]

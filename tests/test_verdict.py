@@ -6,8 +6,9 @@ import pytest
 from scipy.stats import t as student_t
 
 from explorer.runs import list_runs
-from explorer.norm_free import findings, norm_free_table
-from explorer.verdict import Estimate, build, differs
+from explorer.verdict.batchnorm import findings, norm_free_table
+from explorer.verdict.core import build
+from explorer.verdict.estimates import Estimate, differs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def test_one_replicate_is_called_too_thin(zoo):
 def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
     from explorer.data import load_digits
     from explorer.models import ModelSpec
-    from explorer.runner import start_run
+    from explorer.jobs.runner import start_run
     from explorer.train import TrainConfig
     data = load_digits()
     for bn, scale in [(True, "none"), (False, "none"), (False, "skipinit")]:
@@ -80,7 +81,7 @@ def test_norm_free_table_compares_with_bn_and_no_bn(tmp_path):
 
     # The no-BN twin diverged: an outcome the table and the report say, not a missing run.
     import json
-    from explorer.report_verdict import verdict_section
+    from explorer.report.verdict import verdict_section
     nobn = next(r for r in runs if r.spec.name == "resnet8-nobn")
     cfg = json.loads((nobn.path / "config.json").read_text())
     cfg.update(status="diverged", message="non-finite training loss at epoch 1, step 2", diverged={"epoch": 1, "step": 2})

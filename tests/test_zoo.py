@@ -48,7 +48,7 @@ def test_small_zoo_models_load_and_predict():
 
 
 def test_report_regenerates_the_committed_page(tmp_path, monkeypatch):
-    from explorer.report import build
+    from explorer.report.main import build
     committed = ROOT / "docs" / "RESULTS.md"
     if not committed.exists():
         pytest.fail("docs/RESULTS.md is missing; run `python -m explorer report`")

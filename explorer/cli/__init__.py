@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import sys
 
-from . import analyze, download, evaluate, import_weights, mechanisms, report, runs, ship_cache, train, worker
+from . import analyze
+from . import download
+from . import evaluate
+from . import import_weights
+from . import mechanisms
+from . import report
+from . import runs
+from . import ship_cache
+from . import train
+from . import worker
 from .common import USER_ERRORS, ArgError, Parser, add_model_args, model_spec_from_args  # noqa: F401
 
 COMMANDS = [train, worker, runs, analyze, mechanisms, evaluate, ship_cache, report, import_weights, download]

@@ -22,7 +22,7 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..analysis import analyze, check_metrics, write_csv
+    from ..analysis.table import analyze, check_metrics, write_csv
     from ..runs import open_run
 
     if a.metrics is not None:

@@ -13,8 +13,8 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..data import load_cifar10
+    from ..data import load_dataset
     root = a.root or torchvision_root()
-    ds = load_cifar10(root, download=True)
+    ds = load_dataset("cifar10", root, download=True)
     print(f"CIFAR-10 is in {root}: {len(ds.train_y)} train, {len(ds.test_y)} test images.")
     return 0

@@ -18,7 +18,7 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..evaluation import eval_data, evaluate_run, store_evaluation
+    from ..analysis.evaluation import eval_data, evaluate_run, store_evaluation
     from ..runs import open_run
 
     runs = [open_run(a.root or zoo_root(), rid) for rid in dict.fromkeys(a.run_ids)]  # every id checked first

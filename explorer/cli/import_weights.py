@@ -28,7 +28,7 @@ def run(a) -> int:
     if a.data:
         from ..data import load_dataset
         from ..models import ModelSpec
-        from ..runner import data_info
+        from ..jobs.runner import data_info
         ds = load_dataset(a.data)
         info = data_info(ds, a.data)
         spec = ModelSpec(**{**spec.to_dict(), "num_classes": ds.num_classes})

@@ -10,7 +10,7 @@ from ..settings import zoo_root
 
 
 def add_parser(sub):
-    from ..mechanism_analysis import KINDS, LandscapeSettings, ShatterSettings
+    from ..studies.analysis import KINDS, LandscapeSettings, ShatterSettings
     land, shat = LandscapeSettings(), ShatterSettings()
     m = sub.add_parser("mechanisms", help="lesions, per-block profiles, signal propagation, loss landscape or "
                                           "shattered gradients of some runs (CSV)")
@@ -35,11 +35,11 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..analysis import write_csv
+    from ..analysis.table import write_csv
     from ..atomic import atomic_write_json
-    from ..mechanism_analysis import LandscapeSettings, ShatterSettings, mechanism_table
+    from ..studies.analysis import LandscapeSettings, ShatterSettings, mechanism_table
     from ..runs import open_run
-    from ..tables import label_table
+    from ..analysis.run_tables import label_table
     import pandas as pd
 
     if a.csv is not None and a.csv.suffix.lower() != ".csv":

@@ -15,7 +15,7 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..report import build
+    from ..report.main import build
     text = build(a.root or zoo_root(), a.out, figures=not a.no_figures)
     print(f"{a.out}: {len(text.splitlines())} lines")
     return 0

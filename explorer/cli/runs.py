@@ -16,7 +16,7 @@ def add_parser(sub):
 
 def run(a) -> int:
     from ..runs import list_runs
-    from ..tables import runs_table
+    from ..analysis.run_tables import runs_table
 
     root = a.root or zoo_root()
     listing = list_runs(root)

@@ -24,7 +24,7 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..analysis import DEFAULT_METRICS, analyze_run
+    from ..analysis.table import DEFAULT_METRICS, analyze_run
     from ..runs import list_runs
 
     if a.clean and SHIPPED_CACHE.is_dir():

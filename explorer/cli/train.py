@@ -70,7 +70,7 @@ def train_seeds(spec, cfg: TrainConfig, seeds: list[int], source: str, root: Pat
     """Train one run a seed; returns 0, or 130 once a run was cancelled. Every config is checked first."""
     from ..data import load_dataset
     from ..models import ModelSpec
-    from ..runner import start_run
+    from ..jobs.runner import start_run
 
     cfgs = [dataclasses.replace(cfg, seed=s).validate() for s in seeds]
     data = load_dataset(source, root=data_root or torchvision_root(), download=download)
@@ -107,7 +107,7 @@ def _writable_file(path: Path) -> bool:
 
 
 def run(a) -> int:
-    from ..runner import progress_file_writer, resume_run
+    from ..jobs.runner import progress_file_writer, resume_run
 
     if a.progress_file is not None and not _writable_file(a.progress_file):
         raise ArgError(f"--progress-file must be a file in a folder you can write to; got {shorten(a.progress_file)}.")

@@ -1,6 +1,6 @@
 """`worker JOB_FILE`: train what a job file asks for, writing progress and a result file beside it.
 
-Started by the app's job queue (explorer.jobs); not meant to be typed by hand.
+Started by the app's job queue (explorer.jobs.queue); not meant to be typed by hand.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def add_parser(sub):
 
 
 def run(a) -> int:
-    from ..jobs import Job, SeedResult
-    from ..runner import progress_file_writer
+    from ..jobs.queue import Job, SeedResult
+    from ..jobs.runner import progress_file_writer
     from .train import train_seeds
 
     job = Job.from_json(json.loads(a.job_file.read_text()))

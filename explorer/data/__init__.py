@@ -17,7 +17,8 @@ from .folder import IMAGE_EXTS, MAX_ZIP_MEMBER_BYTES, MAX_ZIP_TOTAL_BYTES, decod
 from .probe import (PROBE_SEED, PROBE_SIZE, ProbeSet, load_shipped_probe, probe_set, read_probe_file,
                     shipped_probe_path, write_shipped_probe)
 from .resolve import ResolvedProbe, resolve_probe
-from .sources import CIFAR10_HELP, cifar10_present, load_cifar10, load_dataset, load_digits
+from .cifar10 import CIFAR10_HELP, cifar10_present, load_cifar10
+from .sources import load_dataset, load_digits
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_HELP", "IMAGE_EXTS", "IMAGE_SIZE", "JPEG_COPY", "MAX_ZIP_MEMBER_BYTES",

@@ -21,7 +21,7 @@ from typing import Callable
 
 from .. import settings
 from .dataset import DataError, Dataset, shown
-from .sources import CIFAR10_FOLDER, cifar10_present, load_cifar10
+from .cifar10 import CIFAR10_FOLDER, cifar10_present, load_cifar10
 
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 TIMEOUT_S = 30  # seconds without a byte before the download is given up

@@ -13,7 +13,8 @@ from pathlib import Path
 from .. import settings
 from .dataset import CIFAR10_CLASSES, JPEG_COPY, DataError, Dataset, shown
 from .probe import ProbeSet, probe_set, read_probe_file, shipped_probes
-from .sources import cifar10_present, load_cifar10, load_dataset
+from .cifar10 import cifar10_present, load_cifar10
+from .sources import load_dataset
 
 OWN = "the run's own data"
 JPEG_ON_MACHINE = "the CIFAR-10 JPEG copy on this machine"

@@ -10,12 +10,12 @@
 """
 from .core import DEFAULT_MAX_BYTES, EXTENSIONS, check_extension, import_file, model_bytes, read_weights
 from .formats import ImportRefused, import_limit, sniff
-from .keys import _map_key, find_state_dict, map_state_dict, strip_prefixes
+from .keys import map_key, find_state_dict, map_state_dict, strip_prefixes
 from .normalization import (CIFAR10, IMAGENET, Normalization, NormalizationError, parse_normalization,
                             with_normalization)
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "EXTENSIONS", "check_extension", "import_file", "model_bytes", "read_weights", "ImportRefused",
-    "import_limit", "sniff", "_map_key", "find_state_dict", "map_state_dict", "strip_prefixes", "CIFAR10", "IMAGENET",
+    "import_limit", "sniff", "map_key", "find_state_dict", "map_state_dict", "strip_prefixes", "CIFAR10", "IMAGENET",
     "Normalization", "NormalizationError", "parse_normalization", "with_normalization",
 ]

@@ -58,7 +58,7 @@ def strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _map_key(key: str) -> str:
+def map_key(key: str) -> str:
     key = re.sub(r"^(module\.)+", "", key)
     key = re.sub(r"^conv1\.", "stages.0.0.", key)
     key = re.sub(r"^bn1\.", "stages.0.1.", key)
@@ -86,7 +86,7 @@ def _check_kinds(mapped: dict[str, torch.Tensor], expected: dict[str, torch.Tens
 
 def map_state_dict(tensors: dict[str, torch.Tensor], spec: ModelSpec, source: str) -> dict[str, torch.Tensor]:
     """Rename keys onto the explorer's model; fill BatchNorm's step counters if absent; check everything else."""
-    mapped = {_map_key(k): v for k, v in strip_prefixes(tensors).items()}
+    mapped = {map_key(k): v for k, v in strip_prefixes(tensors).items()}
     if len(mapped) != len(tensors):
         raise ImportRefused(f"{source} holds two tensors that map onto the same parameter of the model; "
                             "its key layout is not one this importer knows.")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
-from ..charts import color_map
+from ..charts.common import color_map
 from ..runs import BrokenRun, Run, label_runs, list_runs, main_runs
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
@@ -101,7 +101,7 @@ def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | N
 def sidebar() -> list[Run]:
     """The shared model picker; stores and returns the selected runs."""
     try:  # queued training jobs advance whatever page is open
-        from .. import jobs
+        from ..jobs import queue as jobs
         jobs.tick(own_root(), settings.max_running())
     except OSError:
         pass

@@ -25,7 +25,7 @@ def _normalization():
 
 def _upload(owner: str) -> None:
     from ..importer import EXTENSIONS, import_file
-    from ..runner import data_info
+    from ..jobs.runner import data_info
 
     st.caption("The format is judged from the file's bytes (safetensors, PyTorch zip, or PyTorch before 1.6); PyTorch files "
                "are read with weights_only=True, so a file that would run code is refused, and sizes are checked "
@@ -69,7 +69,7 @@ def _unevaluated(owner: str):
 
 
 def _evaluate(owner: str) -> None:
-    from ..evaluation import eval_data, evaluate_run, store_evaluation
+    from ..analysis.evaluation import eval_data, evaluate_run, store_evaluation
 
     runs = _unevaluated(owner)
     if not runs:

@@ -1,7 +1,7 @@
 import streamlit as st
 
-from explorer.charts import curves_chart, gap_chart
-from explorer.tables import generalisation_gap, history_table, per_class_table
+from explorer.charts.common import curves_chart, gap_chart
+from explorer.analysis.run_tables import generalisation_gap, history_table, per_class_table
 from explorer.ui.common import csv_button, guarded, need_runs, readable, shown_labels
 
 

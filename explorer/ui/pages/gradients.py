@@ -1,7 +1,7 @@
 import streamlit as st
 
-from explorer.charts import gradient_panels, late_ratio_chart, ratio_chart
-from explorer.gradient_tables import gradient_summary, gradient_table, late_ratio_table, ratio_table
+from explorer.charts.common import gradient_panels, late_ratio_chart, ratio_chart
+from explorer.analysis.gradients import gradient_summary, gradient_table, late_ratio_table, ratio_table
 from explorer.ui.common import csv_button, guarded, lazy_csv_button, need_runs, readable, shown_labels
 
 STATS = {"mean |grad|": "mean_abs", "L2 norm": "l2"}

@@ -1,12 +1,12 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import study_jobs
-from explorer.landscape_charts import landscape_contour, landscape_line_chart, landscape_surface, shatter_chart
-from explorer.mechanism_analysis import KINDS, LandscapeSettings, ShatterSettings, mechanism_table
-from explorer.mechanism_charts import (PROFILE_MEASURES, SIGNAL_MEASURES, lesion_curve_chart, lesion_single_chart,
+from explorer.jobs import studies as study_jobs
+from explorer.charts.landscape import landscape_contour, landscape_line_chart, landscape_surface, shatter_chart
+from explorer.studies.analysis import KINDS, LandscapeSettings, ShatterSettings, mechanism_table
+from explorer.charts.mechanisms import (PROFILE_MEASURES, SIGNAL_MEASURES, lesion_curve_chart, lesion_single_chart,
                                        profile_chart, signal_chart)
-from explorer.tables import label_table
+from explorer.analysis.run_tables import label_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, shown_labels
 
 ABOUT = {

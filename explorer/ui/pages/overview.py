@@ -2,10 +2,10 @@ import streamlit as st
 
 import pandas as pd
 
-from explorer.analysis import analyze_run
-from explorer.charts import degradation_chart
-from explorer.gradient_tables import late_ratio_table
-from explorer.tables import answer_table, degradation_table
+from explorer.analysis.table import analyze_run
+from explorer.charts.common import degradation_chart
+from explorer.analysis.gradients import late_ratio_table
+from explorer.analysis.run_tables import answer_table, degradation_table
 from explorer.ui.common import csv_button, guarded, load_runs
 from explorer.ui.datasets import data_status, download_button
 

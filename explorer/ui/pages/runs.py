@@ -1,7 +1,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer.tables import runs_table
+from explorer.analysis.run_tables import runs_table
 from explorer.ui.common import csv_button, guarded, load_runs
 
 

@@ -2,12 +2,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer import separability as sep
-from explorer.analysis import DEFAULT_METRICS, analyze_each, analyze_run, run_features
-from explorer.probes import probe_for, run_mean_std
-from explorer.views import stage_points
-from explorer.charts import cka_heatmap, scatter_chart, separability_chart
+from explorer.analysis.table import DEFAULT_METRICS, analyze_each, analyze_run, run_features
+from explorer.analysis.inputs import probe_for, run_mean_std
+from explorer.analysis.views import stage_points
+from explorer.charts.common import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
-from explorer.tables import label_table
+from explorer.analysis.run_tables import label_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, shown_labels
 
 

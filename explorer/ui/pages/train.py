@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from explorer import jobs
+from explorer.jobs import queue as jobs
 from explorer.data import DataError
 from explorer.models import ModelSpec
 from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig

@@ -1,8 +1,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer.norm_free import findings, norm_free_table
-from explorer.verdict import NETS, build
+from explorer.verdict.batchnorm import findings, norm_free_table
+from explorer.verdict.core import NETS, build
 from explorer.ui.common import csv_button, guarded, load_runs
 
 # coloured words, not emoji (a browser without an emoji font draws empty boxes)

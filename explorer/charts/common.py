@@ -1,0 +1,235 @@
+"""Altair chart builders: a tidy table (explorer.analysis.run_tables) in, an alt.Chart out.
+
+Colour and legend entries are per condition when replicates are aggregated (``group_label``)
+and per run otherwise (``run``, unique among the runs shown). Nothing here imports Streamlit;
+the app and the report both use these.
+"""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from ..analysis.run_tables import band, reference_table
+
+alt.data_transformers.disable_max_rows()  # tables here are downsampled for display, a few 10k rows at most
+
+# Colours by condition: the app computes one map for the whole selection so every page agrees.
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+           "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+
+
+def color_map(conditions) -> dict[str, str]:
+    """Condition label -> colour, stable for a given set of labels (sorted, then the palette in order)."""
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted(set(conditions)))}
+
+
+def color_encoding(field: str, title: str, colors: dict[str, str] | None, legend: bool = True,
+           below: bool = False) -> alt.Color:
+    """The condition colour; its legend in full (never cut), to the right or, with ``below``, beneath in two columns."""
+    scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Undefined
+    place = {"orient": "bottom", "columns": 2} if below else {}
+    return alt.Color(field, title=title, scale=scale,
+                     legend=alt.Legend(labelLimit=0, symbolLimit=0, symbolOpacity=1, symbolType="stroke",
+                                       symbolStrokeWidth=3, **place) if legend else None)
+
+
+# --------------------------------------------------------------------------- charts
+def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | None = None,
+                 splits: tuple[str, ...] = ("train", "test"), colors: dict[str, str] | None = None) -> alt.Chart:
+    """Per-epoch curves; with ``band_kind`` the replicates of a condition become a mean line and a band."""
+    df = hist[hist["split"].isin(splits)].dropna(subset=[value])
+    clip = (0.0, 1.0) if value == "accuracy" else (0.0, float("inf"))
+    dash = alt.StrokeDash("split:N", title="split (dashed: train)", sort=list(splits),
+                          scale=alt.Scale(domain=list(splits), range=[[5, 3], [1, 0], [2, 2]][:len(splits)]))
+    if band_kind:
+        g = band(df, ["group", "group_label", "condition_label", "split", "epoch"], value, band_kind, clip=clip)
+        sel = alt.selection_point(fields=["condition_label"], bind="legend")
+        base = alt.Chart(g).encode(x=alt.X("epoch:Q", title="epoch"), detail="group:N",
+                                   color=color_encoding("condition_label:N", "condition", colors), strokeDash=dash)
+        title_y = f"{value} (mean over replicates)"
+        line = base.mark_line(point=True).encode(
+            y=alt.Y("mean:Q", title=title_y), opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+            tooltip=["group_label", "split", "epoch", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("lo:Q", format=".4f"),
+                     alt.Tooltip("hi:Q", format=".4f"), alt.Tooltip("count:Q", title="replicates")])
+        area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=title_y), y2="hi:Q",
+                                                   opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)))
+        return (area + line).add_params(sel).properties(
+            title=f"{value} per epoch; band: mean ± {band_kind} over the replicates of each condition", height=320)
+    sel = alt.selection_point(fields=["condition_label"], bind="legend")
+    chart = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("epoch:Q"), y=alt.Y(f"{value}:Q", title=value), detail="run:N",
+        color=color_encoding("condition_label:N", "condition (one line a run)", colors), strokeDash=dash,
+        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+        tooltip=["run", "status", "split", "epoch", alt.Tooltip(f"{value}:Q", format=".4f")])
+    return chart.add_params(sel).properties(title=f"{value} per epoch, one line a run (hover for its seed and status)",
+                                            height=320)
+
+
+def gap_chart(gap: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
+    sel = alt.selection_point(fields=["condition_label"], bind="legend")
+    return alt.Chart(gap).mark_line(point=True).encode(
+        x="epoch:Q", y=alt.Y("gap:Q", title="clean train accuracy − test accuracy"), detail="run:N",
+        color=color_encoding("condition_label:N", "condition (one line a run)", colors),
+        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+        tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".4f")],
+    ).add_params(sel).properties(title="generalisation gap (clean train accuracy − test accuracy)", height=260)
+
+
+STAGE_COLORS = {"stage0": "#1f77b4", "stage1": "#2ca02c", "stage2": "#ff7f0e", "stage3": "#d62728", "stage4": "#9467bd",
+                "head": "#7f7f7f"}
+
+
+def gradient_panels(table: pd.DataFrame, stat_label: str, note: str, aggregated: bool) -> alt.Chart:
+    """Small multiples: a panel a condition (or a run), stage as colour (the same in every panel), log scale.
+
+    ``table``: `gradient_summary` rows (median, lo, hi) when ``aggregated``, else `gradient_table` rows.
+    """
+    present = [s for s in STAGE_COLORS if s in set(table["stage"])]
+    stage_color = alt.Color("stage:N", title="stage", scale=alt.Scale(domain=present, range=[STAGE_COLORS[s] for s in present]),
+                            legend=alt.Legend(symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
+    y_title = f"{stat_label} (log scale)"
+    if aggregated:
+        df, panel, line_y, lo, hi = table, "group_label", "median", "lo", "hi"
+        band_note = "line: median over the replicates' window means; band: their min..max"
+    else:
+        df = table.pivot_table(index=["run", "stage", "step", "epoch"], columns="stat", values="value").reset_index()
+        panel, line_y, lo, hi = "run", "mean", "min", "max"
+        band_note = "line: window mean; band: window min..max"
+    base = alt.Chart(df).encode(x=alt.X("epoch:Q", title="epoch"), color=stage_color)
+    area = base.mark_area(opacity=0.2).encode(y=alt.Y(f"{lo}:Q", scale=alt.Scale(type="log"), title=y_title), y2=f"{hi}:Q")
+    line = base.mark_line(strokeWidth=1.3).encode(
+        y=alt.Y(f"{line_y}:Q", scale=alt.Scale(type="log"), title=y_title),
+        tooltip=[panel, "stage", "step", alt.Tooltip(f"{line_y}:Q", format=".3e")])
+    return (area + line).properties(width=330, height=200).facet(
+        facet=alt.Facet(f"{panel}:N", title=None, header=alt.Header(labelLimit=0, labelFontSize=12)), columns=2
+    ).properties(title=f"{stat_label} per step, {note}; {band_note}")
+
+
+def ratio_chart(ratios: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
+    """stage0 / last-stage ratio over training, a line a condition (median over replicates)."""
+    g = ratios.groupby(["group", "group_label", "condition_label", "epoch"])["ratio"].median().reset_index()
+    line = alt.Chart(g).mark_line().encode(
+        x=alt.X("epoch:Q", title="epoch"), detail="group:N",
+        y=alt.Y("ratio:Q", scale=alt.Scale(type="log"), title="stage0 / last stage (log scale)"),
+        color=color_encoding("condition_label:N", "condition", colors),
+        tooltip=["group_label", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("ratio:Q", format=".3e")])
+    one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
+    return (line + one).properties(height=260)  # titled by the page (a title inside a column chart is clipped)
+
+
+def late_ratio_chart(late: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
+    """Late-training stage0 / last-stage ratio against depth, a line a series, each point a condition's median.
+
+    ``colors`` (condition label -> colour, the page's map): a series takes the colour of its first
+    condition, so that the same condition has the same colour here as in every other chart.
+    """
+    g = late.groupby(["net", "depth"])["ratio"].agg(median="median", lo="min", hi="max", runs="count").reset_index()
+    series = None
+    if colors:
+        first = late.drop_duplicates("net").set_index("net")["condition_label"]
+        series = {net: colors[c] for net, c in first.items() if c in colors}
+    base = alt.Chart(g).encode(x=alt.X("depth:Q", scale=alt.Scale(type="log", base=2), title="depth (layers)"),
+                               color=color_encoding("net:N", "net", series))
+    y_title = "stage0 / last stage (log)"
+    y = alt.Y("median:Q", scale=alt.Scale(type="log"), title=y_title)
+    return (base.mark_line(point=True).encode(y=y, tooltip=["net", "depth", alt.Tooltip("median:Q", format=".3e"),
+                                                             alt.Tooltip("runs:Q", title="replicates")])
+            + base.mark_errorbar().encode(y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=y_title), y2="hi:Q")
+            ).properties(height=260)
+
+
+def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str = "test_error") -> alt.Chart:
+    """Error vs depth, one line a series (plain / residual × BN, and whatever else differs), He et al. beside.
+
+    Each point averages the replicates of one condition (the series at that depth).
+    """
+    what = value.replace("_", " ")
+    ours = table[table["family"] == "cifar"]
+    layers = []
+    if not ours.empty:
+        g = band(ours, ["series", "net", "depth"], value, band_kind, clip=(0.0, 100.0))
+        base = alt.Chart(g).encode(x=alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", base=2)),
+                                   color=alt.Color("net:N", title="net", legend=alt.Legend(labelLimit=0)))
+        layers += [base.mark_line(point=True).encode(
+            y=alt.Y("mean:Q", title=f"{what} (%)"),
+            tooltip=["net", "depth", alt.Tooltip("mean:Q", format=".2f", title=f"mean {what} %"),
+                     alt.Tooltip("count:Q", title="replicates"), alt.Tooltip("lo:Q", format=".2f"),
+                     alt.Tooltip("hi:Q", format=".2f")]),
+            base.mark_errorbar().encode(y=alt.Y("lo:Q", title=f"{what} (%)"), y2="hi:Q")]
+    if value == "test_error":
+        ref = reference_table().rename(columns={"net": "reference"})
+        layers.append(alt.Chart(ref).mark_line(strokeDash=[4, 3], point=alt.OverlayMarkDef(shape="diamond", size=60)).encode(
+            x="depth:Q", y="test_error:Q", strokeDash=alt.StrokeDash("reference:N", title="reference (dashed)",
+                                                                      legend=alt.Legend(labelLimit=0)),
+            color=alt.value("black"), tooltip=["reference", "depth", "test_error"]))
+    return alt.layer(*layers).properties(
+        title=f"{what} vs depth (lines: mean over replicates, bars: {band_kind})", height=340)
+
+
+# axis title (with unit) and range of each separability metric; bands are clipped to the range
+METRIC_AXES = {
+    "fisher_trace_ratio": ("tr(S_B) / tr(S_W) (ratio)", (0.0, float("inf"))),
+    "fisher_criterion": ("tr(S_W⁻¹ S_B), PCA + shrinkage (ratio)", (0.0, float("inf"))),
+    "lda_accuracy": ("LDA accuracy (5-fold CV, fraction)", (0.0, 1.0)),
+    "linear_probe_accuracy": ("linear probe accuracy (5-fold CV, fraction)", (0.0, 1.0)),
+    "knn_accuracy": ("kNN accuracy (5-fold CV, fraction)", (0.0, 1.0)),
+    "mi_probe_bits": ("usable information (bits, a lower bound)", (0.0, float("inf"))),
+    "mi_knn_bits": ("kNN estimate of I(Z;Y) (bits)", (0.0, float("inf"))),
+    "silhouette": ("silhouette (−1 … 1)", (-1.0, 1.0)),
+}
+
+
+def separability_chart(table: pd.DataFrame, band_kind: str | None = None,
+                       colors: dict[str, str] | None = None) -> alt.Chart:
+    """Metric vs stage, one panel a metric with its own axis title and unit, two panels a row; the legend
+    beneath them (to their right, long condition names that differ at their ends, "lr 0.1" / "lr 0.01",
+    ran past the page's edge).
+
+    With ``band_kind`` the replicates of a condition are averaged (an unfinished run stays on its own).
+    """
+    df = table.copy()
+    complete = df["status"].isin(["finished", "imported"])
+    df["group"] = np.where(complete, df["condition"], df["run_id"])
+    df["group_label"] = np.where(complete, df["condition_label"], df["label"])
+    panels = []
+    for metric in dict.fromkeys(df["metric"]):
+        title, clip = METRIC_AXES.get(metric, (metric, None))
+        sub = df[df["metric"] == metric]
+        if band_kind:
+            g = band(sub, ["group", "group_label", "condition_label", "stage"], "value", band_kind, clip=clip)
+            base = alt.Chart(g).encode(x=alt.X("stage:N", title="stage"), detail="group:N",
+                                       color=color_encoding("condition_label:N", "condition", colors, below=True))
+            line = base.mark_line(point=True).encode(
+                y=alt.Y("mean:Q", title=title),
+                tooltip=["group_label", "stage", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("count:Q", title="replicates")])
+            panel = alt.layer(base.mark_errorbar().encode(y=alt.Y("lo:Q", title=title), y2="hi:Q"), line)
+        else:
+            panel = alt.Chart(sub).mark_line(point=True).encode(
+                x=alt.X("stage:N", title="stage"), y=alt.Y("value:Q", title=title), detail="label:N",
+                color=color_encoding("condition_label:N", "condition (one line a run)", colors, below=True),
+                tooltip=["label", "stage", alt.Tooltip("value:Q", format=".4f"), "dims", "n"])
+        panels.append(panel.properties(title=metric, width=320, height=220))
+    what = f"mean over replicates ± {band_kind}" if band_kind else "one line a run"
+    return alt.concat(*panels, columns=2).properties(title=f"separability per stage ({what})")
+
+
+def scatter_chart(points: pd.DataFrame, title: str) -> alt.Chart:
+    return alt.Chart(points).mark_circle(size=28, opacity=0.75).encode(
+        x=alt.X("c1:Q", title="component 1"), y=alt.Y("c2:Q", title="component 2"), color=alt.Color("class:N"),
+        tooltip=["class", alt.Tooltip("c1:Q", format=".3f"), alt.Tooltip("c2:Q", format=".3f")],
+    ).properties(title=title, height=380)
+
+
+def cka_heatmap(table: pd.DataFrame, title: str) -> alt.Chart:
+    """A square matrix of linear CKA values (columns a, b, cka) as a labelled heat map."""
+    # every label drawn (never thinned out to every other one), a cell at least 36 px wide
+    step = alt.Step(max(36, 320 // max(1, table["a"].nunique())))
+    base = alt.Chart(table).encode(
+        x=alt.X("a:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelAngle=-50, labelOverlap=False)),
+        y=alt.Y("b:N", title=None, sort=None, axis=alt.Axis(labelLimit=0, labelOverlap=False)))
+    heat = base.mark_rect().encode(color=alt.Color("cka:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="CKA"),
+                                   tooltip=["a", "b", alt.Tooltip("cka:Q", format=".3f")])
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("cka:Q", format=".2f"),
+                                              color=alt.condition("datum.cka > 0.6", alt.value("white"), alt.value("black")))
+    return (heat + text).properties(title=title, width=step, height=step)

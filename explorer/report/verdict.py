@@ -1,0 +1,92 @@
+"""The results page's last sections: loss landscapes and shattered gradients of the zoo's plain vs
+residual nets at depths 20 and 56, BatchNorm's role tested, and the verdict table. Read from the
+caches only; every sentence is written from the numbers shown."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import altair as alt
+import pandas as pd
+
+from ..charts.landscape import landscape_line_chart, landscape_map, shatter_chart
+from .markdown import md_table
+from .mechanisms import study_tables, zoo_nets
+from ..runs import Run
+from ..verdict.batchnorm import findings, norm_free_table
+from ..verdict.core import NETS, build
+
+DEPTHS = (20, 56)
+
+
+def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Callable) -> list[str]:
+    chosen = zoo_nets(runs, DEPTHS)
+    md = []
+    land = study_tables(chosen, "landscape")
+    if not land.empty:
+        from ..studies.landscape import nonconvex_fraction, wiggle
+        md += ["### Loss landscape", "",
+               "Loss on a fixed stratified subset of the training split (" + str(land["images_from"].iloc[0]) + "), "
+               "along the line from the initial to the trained weights and along filter-normalised random directions "
+               "around the trained weights (Li et al. 2018; biases and BatchNorm parameters not moved, running "
+               "statistics as trained). Roughness: total variation of the 1-D slice over what one valley needs (1 = one "
+               "valley); non-convex share: fraction of the 2-D slice's interior points where the surface curves down.", ""]
+        rows = []
+        for r in chosen:
+            one = land[land["run_id"] == r.id]
+            if not one.empty:
+                rows.append({"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
+                             "loss at the trained weights": float(one[(one["view"] == "1d") & (one["a"] == 0)]["loss"].iloc[0]),
+                             "1-D roughness": wiggle(one), "2-D non-convex share": nonconvex_fraction(one)})
+        md += [md_table(pd.DataFrame(rows).sort_values(["net", "seed"]), ".2f"), ""]
+        if figures:
+            lines = [landscape_line_chart(land[land["run_id"].isin([r.id for r in chosen if r.spec.depth == d])], "1d")
+                     .properties(title=f"depth {d}: loss along a random direction", width=300, height=220)
+                     for d in DEPTHS]
+            maps = [landscape_map(land[land["run_id"] == r.id], f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}")
+                    for r in chosen if r.seed == 0 and (land["run_id"] == r.id).any()]
+            save(alt.vconcat(alt.hconcat(*lines), alt.hconcat(*maps)), fig_dir / "landscape.png")
+        md += ["![loss landscape](figures/landscape.png)", ""]
+    shat = study_tables(chosen, "shatter")
+    if not shat.empty:
+        md += ["### Shattered gradients", "",
+               "Correlation of the input gradients of the true class's logit at two points on a line between two probe "
+               "images of different classes, against their distance (fraction of the line), mean over 16 lines "
+               "(Balduzzi et al. 2017, adapted to images). Correlation length: where it first falls below 1/e.", ""]
+        lengths = shat.groupby("run_id")[["length", "censored"]].first()
+        rows = [{"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
+                 "correlation length": float(lengths.loc[r.id, "length"]),
+                 "lower bound": bool(lengths.loc[r.id, "censored"])} for r in chosen if r.id in lengths.index]
+        md += [md_table(pd.DataFrame(rows).sort_values(["net", "seed"]), ".2f"), ""]
+        if figures:
+            charts = [shatter_chart(shat[shat["run_id"].isin([r.id for r in chosen if r.spec.depth == d])])
+                      .properties(title=f"depth {d}", width=300, height=220) for d in DEPTHS]
+            save(alt.hconcat(*charts), fig_dir / "shatter.png")
+        md += ["![shattered gradients](figures/shatter.png)", ""]
+    return md
+
+
+def verdict_section(runs: list[Run]) -> list[str]:
+    md = []
+    nf = norm_free_table(runs)
+    md += ["## BatchNorm's role, tested", ""]
+    if nf.empty:
+        md += ["No SkipInit or Fixup run in the zoo yet.", ""]
+    else:
+        md += ["Residual nets without BatchNorm trained with SkipInit (De & Smith 2020) or Fixup (Zhang et al. 2019), "
+               "beside the same net with and without BatchNorm at the same recipe. Share of the gap closed: "
+               "(no BN − scheme) / (no BN − BN) in test error.", "",
+               md_table(nf.drop(columns=["runs", "diverged runs", "at chance runs", "chance test error %"]), ".2f"), ""]
+        md += [f"- {line}" for line in findings(runs)]
+        md.append("")
+    v = build(runs, 20, 56)
+    if v.rows:
+        md += ["## The verdict", "",
+               f"Depths 20 and 56 on {v.data}; mean ± 95% CI over replicates (n); two nets differ only when their CIs do "
+               "not overlap. `python -m explorer report` writes this table as docs/verdict.csv.", ""]
+        keys = [f"{n}-{d}" for n in NETS for d in (20, 56)]
+        table = pd.DataFrame([{"explanation": r.explanation, "measure": r.measure,
+                               **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
+                               "verdict": r.status} for r in v.rows])
+        md += [md_table(table), ""] + [f"- **{r.explanation}**: {r.verdict}" for r in v.rows] + [""]
+    return md

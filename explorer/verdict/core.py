@@ -1,0 +1,66 @@
+"""The verdict: every explanation of degradation weighed against the runs present.
+
+For one data set and a depth pair (default 20 and 56), four nets: plain and residual (both with
+BatchNorm) at each depth, each a condition whose replicates (seeds) are averaged. Each
+explanation gets the measured numbers of the four nets (mean ± 95% CI over replicates, t
+distribution, n = replicates), what a "yes" would look like, and a verdict written from the
+numbers. Two nets "differ" only when their 95% CIs do not overlap (a conservative test); with
+one replicate, or without the measurement, the verdict says the evidence is too thin.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..runs import Run
+from .estimates import NETS, Estimate, VerdictRow, recipe_key  # noqa: F401 (re-exported)
+from .rows import rows as verdict_rows
+
+@dataclass(frozen=True)
+class Verdict:
+    shallow: int
+    deep: int
+    data: str
+    runs: dict[str, list[str]]  # net key -> run ids
+    rows: tuple[VerdictRow, ...] = field(default=())
+
+    def to_frame(self) -> pd.DataFrame:
+        keys = [f"{n}-{d}" for n in NETS for d in (self.shallow, self.deep)]
+        out = []
+        for r in self.rows:
+            row = {"explanation": r.explanation, "measure": r.measure}
+            for k in keys:
+                e = r.values.get(k, Estimate(float("nan"), float("nan"), 0))
+                row.update({f"{k} mean": e.mean, f"{k} ci95": e.half, f"{k} n": e.n})
+            row.update({"yes would look like": r.yes_looks_like, "status": r.status, "verdict": r.verdict})
+            out.append(row)
+        return pd.DataFrame(out)
+
+
+def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None) -> tuple[dict[str, list[Run]], str]:
+    """The four nets' replicates: cifar family, BatchNorm, no SkipInit/Fixup, finished, one recipe and data set.
+
+    Among the recipes (condition without the model) present, the one that covers most of the four
+    nets, then has most runs, is chosen; ``data`` (a fingerprint) restricts to one data set.
+    """
+    ok = [r for r in runs if r.status == "finished" and r.record.final is not None and r.spec.family == "cifar"
+          and r.spec.batchnorm and r.spec.scheme == "none" and r.spec.depth in (shallow, deep)
+          and (data is None or r.record.data.fingerprint == data)]
+    by_recipe: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for r in ok:  # one recipe: the whole condition but the model's residual switch and depth (shortcut A/B differ)
+        recipe = recipe_key(r, ("residual", "depth"))
+        by_recipe[recipe][f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}"].append(r)
+    if not by_recipe:
+        return {}, ""
+    best = max(by_recipe.values(), key=lambda nets: (len(nets), sum(len(v) for v in nets.values())))
+    first = next(iter(best.values()))[0]
+    return dict(best), first.record.data.description
+
+
+def build(runs: list[Run], shallow: int = 20, deep: int = 56, data: str | None = None) -> Verdict:
+    """The verdict table for the runs present (see the module doc); measures come from the caches only."""
+    nets, description = pick_nets(runs, shallow, deep, data)
+    rows = verdict_rows(nets, shallow, deep) if nets else ()
+    return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items()}, tuple(rows))

@@ -1,0 +1,66 @@
+"""Estimates over replicates and the comparison of two of them; the record of one verdict row."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..runs import Run, condition_fields
+
+NETS = ("plain", "residual")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean ± 95% CI half-width over replicates (half = NaN for fewer than 2), and n."""
+
+    mean: float
+    half: float
+    n: int
+
+    @classmethod
+    def of(cls, values) -> "Estimate":
+        from scipy.stats import t as student_t
+        v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+        if len(v) == 0:
+            return cls(float("nan"), float("nan"), 0)
+        if len(v) == 1:
+            return cls(float(v[0]), float("nan"), 1)
+        return cls(float(v.mean()), float(student_t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))), len(v))
+
+    def text(self, fmt: str = ".3g") -> str:
+        if self.n == 0:
+            return "not measured"
+        if self.n == 1:
+            return f"{self.mean:{fmt}} (n=1)"
+        half = 0.0 if abs(self.half) <= 1e-9 * max(1.0, abs(self.mean)) else self.half  # rounding noise: 0
+        return f"{self.mean:{fmt}} ± {half:.2g} (n={self.n})"
+
+
+def differs(a: Estimate, b: Estimate) -> int | None:
+    """-1 / +1 when a's 95% CI lies wholly below / above b's, 0 when they overlap, None when too thin (n < 2)."""
+    if a.n < 2 or b.n < 2 or not (np.isfinite(a.half) and np.isfinite(b.half)):
+        return None
+    if a.mean + a.half < b.mean - b.half:
+        return -1
+    if a.mean - a.half > b.mean + b.half:
+        return 1
+    return 0
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    explanation: str
+    measure: str
+    values: dict[str, Estimate]  # "plain-20", "plain-56", "residual-20", "residual-56" -> estimate
+    yes_looks_like: str
+    status: str  # supported | not supported | ruled out | not resolved | too thin | not measured
+    verdict: str  # one or two sentences written from the numbers
+
+
+def recipe_key(r: Run, free: tuple[str, ...]) -> str:
+    """The run's condition as text, without the model fields in ``free`` (what the compared nets may differ in)."""
+    f = condition_fields(r.record)
+    f["model"] = {k: v for k, v in f["model"].items() if k not in free}
+    return json.dumps(f, sort_keys=True, default=str)
