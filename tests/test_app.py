@@ -6,8 +6,9 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PAGES = ["explorer/ui/pages/overview.py", "explorer/ui/pages/runs.py", "explorer/ui/pages/train.py", "explorer/ui/pages/curves.py",
-         "explorer/ui/pages/gradients.py", "explorer/ui/pages/separability.py", "explorer/ui/pages/mechanisms.py"]
+from explorer.ui.navigation import PAGES as REGISTERED
+
+PAGES = [p.path for p in REGISTERED]  # every registered page, the Verdict included
 
 
 @pytest.fixture
@@ -48,10 +49,10 @@ def test_picker_selects_the_right_run(app):
     assert any("Depth: 8" in c.value for c in at.sidebar.caption)
     at.sidebar.toggle(key="pick_residual").set_value(False).run()
     at.sidebar.toggle(key="pick_bn").set_value(True).run()
-    ids = at.session_state["selected_ids"]
+    ids = at.session_state["selection"].ids
     assert len(ids) == 1 and ids[0].startswith("resnet8-nores-s0")
     at.sidebar.toggle(key="compare4").set_value(True).run()
-    ids = at.session_state["selected_ids"]
+    ids = at.session_state["selection"].ids
     assert len(ids) == 5  # the four variants, and the second seed of FULL
     assert not _errors(at)
 
@@ -60,7 +61,7 @@ def test_picker_offers_training_when_nothing_matches(app):
     at = app
     at.sidebar.radio(key="source").set_value("own runs").run()  # empty: the usual depths are offered
     at.sidebar.select_slider(key="pick_depth_cifar").set_value(56).run()
-    assert at.session_state["selected_ids"] == []
+    assert at.session_state["selection"].ids == []
     assert any("No run of resnet56" in i.value for i in at.sidebar.info)
 
 
@@ -111,7 +112,7 @@ def test_runs_page_rows_become_the_selection(app):
     assert len(shown) == 5 and shown["label"].is_unique
     at.session_state["pending_pick"] = shown["label"].tolist()[:2]  # what the button stores for ticked rows
     at.run()
-    assert at.session_state["selected_ids"] == shown["run_id"].tolist()[:2]
+    assert at.session_state["selection"].ids == shown["run_id"].tolist()[:2]
     at.toggle(key="rn_group").set_value(True).run()
     g = at.dataframe[0].value
     assert g["replicates"].sum() == 5 and (g["replicates"] == 2).sum() == 1  # FULL has seeds 0 and 1

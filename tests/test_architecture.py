@@ -18,8 +18,9 @@ LAYERS = [
     ("explorer.analysis.inputs", "explorer.analysis.features", "explorer.analysis.cache", "explorer.analysis.evaluation"),
     ("explorer.studies",),
     ("explorer.analysis",),
-    ("explorer.verdict",),
     ("explorer.charts",),
+    ("explorer.studies.catalog",),  # a study declared: its measures, its charts, its sentences
+    ("explorer.verdict",),
     ("explorer.report",),
     ("explorer.jobs",),
     ("explorer.cli", "explorer.ui", "explorer.__main__"),

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+from explorer.ui.navigation import PAGES as REGISTERED  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# (navigation link, text that appears once the page has finished rendering)
-PAGES = [("Overview", "Test error vs depth"), ("Runs", "Download runs CSV"), ("Train", "Queue training"), ("Curves", "Download curves CSV"),
-         ("Gradients", "Download displayed CSV"), ("Separability", "Download analysis CSV"), ("Mechanisms", "Study"),
-         ("Verdict", "Every explanation of the degradation problem")]
+# text that appears once a registered page has finished rendering, by its title
+READY = {"Overview": "Test error vs depth", "Runs": "Download runs CSV", "Train": "Queue training",
+         "Curves": "Download curves CSV", "Gradients": "Download displayed CSV", "Separability": "Download analysis CSV",
+         "Mechanisms": "Study", "Verdict": "Every explanation of the degradation problem"}
+PAGES = [(p.title, READY.get(p.title, p.title)) for p in REGISTERED]  # a new page: its title, until it names more
 
 LOGS: dict[str, Path] = {}  # server url -> its log file
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")

@@ -166,7 +166,8 @@ def test_nonconvex_fraction_ignores_rounding_noise_on_a_flat_plane():
 
 
 def test_random_slices_need_an_odd_number_of_points():
-    from explorer.studies.analysis import LandscapeSettings, MechanismAnalysisError
+    from explorer.studies.catalog import StudyError as MechanismAnalysisError
+    from explorer.studies.catalog.landscape import LandscapeSettings
     from explorer.studies import MechanismError
     with pytest.raises(MechanismError, match="odd"):
         slice_points(Quadratic(), _quad_eval, "1d", points=4)

@@ -335,12 +335,13 @@ def test_mechanisms_command_writes_a_labelled_csv(digits_runs, tmp_path):
 
 
 def test_lesions_over_the_full_test_set_when_the_data_is_there(digits_runs, tmp_path, monkeypatch):
-    from explorer.studies.analysis import mechanism_table
+    from explorer.studies.catalog import study_table
+    from explorer.studies.catalog.lesion import LesionSettings
     from explorer.runs import list_runs
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
-    df = mechanism_table(run, "lesion", test_set=True)
+    df = study_table(run, "lesion", LesionSettings(test_set=True))
     test = df[df["view"] == "single (test set)"]
     assert len(test) == len(df[df["view"] == "single"]) and (test["n"] == 540).all()  # digits: 540 test images
-    assert mechanism_table(run, "lesion", cached_only=True) is None  # the probe-only study is cached under its own key
-    assert mechanism_table(run, "lesion", cached_only=True, test_set=True) is not None
+    assert study_table(run, "lesion", cached_only=True) is None  # the probe-only study is cached under its own key
+    assert study_table(run, "lesion", LesionSettings(test_set=True), cached_only=True) is not None

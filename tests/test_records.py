@@ -175,9 +175,9 @@ def test_picker_preselects_the_main_experiment_only(mixed, tmp_path, monkeypatch
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
     at.sidebar.radio(key="source").set_value("shipped zoo").run()
-    ids = at.session_state["selected_ids"]
+    ids = at.session_state["selection"].ids
     assert sorted(ids) == sorted(p.name for p in _zoo("resnet20")), ids
     assert any("Not preselected, another experiment" in c.value and "digits" in c.value for c in at.sidebar.caption)
     # schemes and subsets aside, both learning rates of the no-BN net stay in the four-variant comparison
     at.sidebar.toggle(key="compare4").set_value(True).run()
-    assert sorted(at.session_state["selected_ids"]) == sorted(p.name for p in _zoo("resnet20") + _zoo("resnet20-nobn"))
+    assert sorted(at.session_state["selection"].ids) == sorted(p.name for p in _zoo("resnet20") + _zoo("resnet20-nobn"))

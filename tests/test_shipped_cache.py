@@ -85,7 +85,7 @@ def test_resnet56_comparison_opens_without_computing(tmp_path, monkeypatch, redu
     at.sidebar.radio(key="source").set_value("shipped zoo").run()
     at.sidebar.select_slider(key="pick_depth_cifar").set_value(56).run()
     at.sidebar.toggle(key="compare4").set_value(True).run()
-    assert len(at.session_state["selected_ids"]) == 6
+    assert len(at.session_state["selection"].ids) == 6
     at.switch_page("explorer/ui/pages/separability.py").run()
     at.radio(key="sp_red").set_value(reduction).run()
     at.radio(key="sp_method").set_value("LDA").run()

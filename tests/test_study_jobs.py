@@ -3,16 +3,18 @@ import shutil
 import time
 
 from explorer.jobs import studies as study_jobs
-from explorer.studies.analysis import LandscapeSettings, ShatterSettings, mechanism_table
+from explorer.studies.catalog import study_table
+from explorer.studies.catalog.landscape import LandscapeSettings
+from explorer.studies.catalog.shatter import ShatterSettings
 from explorer.runs import list_runs, open_run
 
 SMALL = LandscapeSettings(images=100, points=3, grid=3)
 
 
-def _wait(run, kind, land, shat, limit=180):
+def _wait(run, kind, settings, limit=180):
     deadline = time.time() + limit
     while time.time() < deadline:
-        s = study_jobs.status(run, kind, land, shat)
+        s = study_jobs.status(run, kind, settings)
         if s is not None and not s.running:
             return s
         time.sleep(0.5)
@@ -22,13 +24,13 @@ def _wait(run, kind, land, shat, limit=180):
 def test_background_landscape_ends_in_the_cache(digits_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
-    assert study_jobs.status(run, "landscape", SMALL, ShatterSettings()) is None
-    study_jobs.start(run, "landscape", SMALL, ShatterSettings())
-    s = _wait(run, "landscape", SMALL, ShatterSettings())
+    assert study_jobs.status(run, "landscape", SMALL) is None
+    study_jobs.start(run, "landscape", SMALL)
+    s = _wait(run, "landscape", SMALL)
     assert s.error == "" and s.what == "done" and s.fraction == 1.0
-    df = mechanism_table(run, "landscape", cached_only=True, landscape=SMALL)
+    df = study_table(run, "landscape", SMALL, cached_only=True)
     assert df is not None and set(df["view"]) == {"line", "1d", "2d"} and len(df) == 3 + 3 + 9
-    assert mechanism_table(run, "landscape", cached_only=True) is None  # other settings, other entry
+    assert study_table(run, "landscape", cached_only=True) is None  # other settings, other entry
 
 
 def test_a_failed_study_says_why(digits_runs, tmp_path, monkeypatch):
@@ -37,6 +39,6 @@ def test_a_failed_study_says_why(digits_runs, tmp_path, monkeypatch):
     shutil.copytree(src.path, tmp_path / "store" / src.id)
     run = open_run(tmp_path / "store", src.id)
     run.weights_file().write_bytes(b"not a safetensors file")
-    study_jobs.start(run, "shatter", SMALL, ShatterSettings(lines=2, points=5))
-    s = _wait(run, "shatter", SMALL, ShatterSettings(lines=2, points=5))
+    study_jobs.start(run, "shatter", ShatterSettings(lines=2, points=5))
+    s = _wait(run, "shatter", ShatterSettings(lines=2, points=5))
     assert s.error.startswith("error:") and "weights" in s.error.lower()

@@ -37,7 +37,7 @@ def test_compare_mode_names_the_variants_that_exist(zoo_app):
     at = zoo_app
     assert any("At depth 56: FULL, Nres. No run of Nbn, Nboth" in c.value for c in at.sidebar.caption)
     assert at.sidebar.toggle(key="pick_residual").disabled and at.sidebar.toggle(key="pick_bn").disabled
-    assert len(at.session_state["selected_ids"]) == 6
+    assert len(at.session_state["selection"].ids) == 6
 
 
 @pytest.mark.parametrize("agg", ["each run", "mean ± 95% CI", "mean ± std"])

@@ -1,8 +1,10 @@
 """Runs x stages x metrics -> one tidy table, cached on disk; CSV export.
 
-A row is one (run, stage, metric) with the run's provenance beside the value. The table of
-one run is cached under a key of its weights' hash, the probe set's hash, the reduction, the
-metric settings and the package version, so analysing the same runs again is instant.
+A row is one (run, stage, metric) with the run's provenance beside the value. Each metric's rows
+of a run are cached under their own key (:func:`metric_key`): the run's input key (weights' hash,
+input normalisation, probe set, reduction, package version) and only that metric's settings, so
+analysing the same runs again is instant, any subset of metrics is served from what is cached, and
+only the metrics not cached yet are scored.
 """
 from __future__ import annotations
 
@@ -159,8 +161,8 @@ def _finished(begun: pd.DataFrame | ValueError | _Pending) -> pd.DataFrame | Val
 class _Pending:
     """A run whose rows are being scored: :meth:`table` waits for them, caches them and builds its table."""
 
-    def __init__(self, run: Run, scoring_: scoring.Scoring, key: dict, ship: bool, frame: Callable) -> None:
-        self.run, self._scoring, self._key, self._ship, self._frame = run, scoring_, key, ship, frame
+    def __init__(self, run: Run, scoring_: scoring.Scoring, keys: dict[str, dict], ship: bool, frame: Callable) -> None:
+        self.run, self._scoring, self._keys, self._ship, self._frame = run, scoring_, keys, ship, frame
 
     def cancel(self) -> None:
         """Drop the stages no worker has begun (nothing is cached)."""
@@ -168,9 +170,23 @@ class _Pending:
 
     def table(self) -> pd.DataFrame:
         rows = self._scoring.rows()
-        cache.write_json(self._key, {"rows": [{**r, "value": r["value"] if np.isfinite(r["value"]) else None}
-                                              for r in rows]}, shipped=self._ship)
+        for m, entry in _by_metric(rows, list(self._keys)).items():  # one entry a metric (see metric_key)
+            cache.write_json(self._keys[m], {"rows": entry}, shipped=self._ship)
         return self._frame(rows)
+
+
+def metric_key(base: dict, metric: str) -> dict:
+    """The cache key of one metric's rows: the run's input key and only the settings that metric takes,
+    so that a subset of metrics is served from any cached entry and a new setting of one metric leaves
+    the others' entries valid."""
+    return {**base, "kind": "metric", "metric": metric, "settings": SETTINGS.kwargs_for(metric)}
+
+
+def _ordered(rows_by_metric: dict[str, list[dict]], metrics: list[str], stages: list[str]) -> list[dict]:
+    """Rows in stage order, then in the order the metrics were asked for (how they are scored)."""
+    at = {s: i for i, s in enumerate(stages)}
+    rows = [r for m in metrics for r in rows_by_metric[m]]
+    return sorted(rows, key=lambda r: (at.get(r["stage"], len(at)), metrics.index(r["metric"])))
 
 
 def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress, cached_only: bool = False,
@@ -179,7 +195,8 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
     metrics = check_metrics(metrics or DEFAULT_METRICS)
     if reduction not in REDUCTIONS:
         raise AnalysisError(f"Unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}.")
-    probe, ds, note = probe_for(run, data)
+    inputs = inputs_for(run, data)
+    probe = inputs.probe
     trained_on = run.record.data.classes
     if trained_on and list(trained_on) != list(probe.classes):
         raise AnalysisError(f"Run {run.id} was trained on classes {', '.join(trained_on)}; the probe set "
@@ -187,26 +204,37 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
     folds = SETTINGS.folds
     if int(probe.labels.bincount().min()) < folds:
         raise AnalysisError(f"The probe set has a class with fewer than {folds} images; {folds}-fold cross-validation needs at least {folds} a class.")
-    mean, std = run_mean_std(run, ds)
-    key = {**input_key(run, probe, mean, std, reduction), "metrics": sorted(metrics), "settings": SETTINGS.to_dict()}
-    frame = functools.partial(_frame, run, reduction, probe.hash, note)
-    rows = _rows(cache.read_json(key)) if use_cache else None
-    if rows is not None:
-        return frame(rows)
+    base = inputs.key(reduction)
+    keys = {m: metric_key(base, m) for m in metrics}
+    found = {m: _rows(cache.read_json(keys[m])) if use_cache else None for m in metrics}
+    missing = [m for m in metrics if found[m] is None]
+    frame = functools.partial(_frame, run, reduction, probe.hash, inputs.note)
+    stages = run.spec.stage_names
+    if not missing:
+        if ship:  # found in the user's cache: ship those entries as they are
+            for m in metrics:
+                cache.write_json(keys[m], {"rows": found[m]}, shipped=True)
+        return frame(_ordered(found, metrics, stages))
     if cached_only:
         return None  # not analysed yet; the caller shows that rather than computing
     step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
     scoring.start()  # the workers import their libraries while the features are extracted
-    feats = run_features(run, probe, mean, std, reduction, progress=step, ship=ship, use_cache=use_cache)
+    feats = run_features(run, probe, inputs.mean, inputs.std, reduction, progress=step, ship=ship, use_cache=use_cache)
     inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
     with sep.one_blas_thread():
         Z: dict[str, np.ndarray] = {}  # each stage embedded here, and scored by a worker while the next one is
-        scored = scoring.share(embedding(feats, Z), probe.labels.numpy(), metrics, progress=inner)
+        scored = scoring.share(embedding(feats, Z), probe.labels.numpy(), missing, progress=inner)
         del feats
         if reduction == "flat" or ship:  # flat features are not kept: their 2-D views come from this extraction
-            cache.write_arrays(projections_key(run, probe, mean, std, reduction),
-                               all_projections(Z, probe.labels.numpy()), shipped=ship)
-    return _Pending(run, scored, key, ship, frame)
+            cache.write_arrays({**base, "kind": "projections"}, all_projections(Z, probe.labels.numpy()), shipped=ship)
+    done = {m: found[m] for m in metrics if found[m] is not None}
+    return _Pending(run, scored, {m: keys[m] for m in missing}, ship,
+                    lambda rows: frame(_ordered({**done, **_by_metric(rows, missing)}, metrics, stages)))
+
+
+def _by_metric(rows: list[dict], metrics: list[str]) -> dict[str, list[dict]]:
+    return {m: [{**r, "value": r["value"] if np.isfinite(r["value"]) else None} for r in rows if r["metric"] == m]
+            for m in metrics}
 
 
 def _frame(run: Run, reduction: str, probe_hash: str, note: str, rows: list[dict]) -> pd.DataFrame:

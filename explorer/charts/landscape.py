@@ -1,4 +1,4 @@
-"""Charts of the loss-landscape and shattered-gradient tables (explorer.studies.analysis).
+"""Charts of the loss-landscape and shattered-gradient tables (explorer.studies.catalog).
 
 Altair for the 1-D slices, the gradient correlation curves and the report's 2-D map; Plotly for
 the app's interactive contour and 3-D surface of a 2-D slice. Colour is the condition (the app's

@@ -1,4 +1,4 @@
-"""Altair charts of the mechanism tables (explorer.studies.analysis): a table in, a chart out.
+"""Altair charts of the mechanism tables (explorer.studies.catalog): a table in, a chart out.
 
 The depth axis is in blocks (0 = the stem), with stage boundaries drawn as rules; colour is the
 condition (the app's one colour map), one line a run.

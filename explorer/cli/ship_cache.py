@@ -1,8 +1,9 @@
 """`ship-cache`: the zoo's analyses written as the app's shipped cache (checkpoints/analysis/).
 
-For every run of the zoo that has weights: the default metrics in both reductions and the
-per-stage gap features, stored under the keys the cache uses, so that a fresh clone opens every
-zoo comparison without computing a metric. Run it after changing the zoo or the metric code.
+For every run of the zoo that has weights: every metric in both reductions (one entry a metric) and
+the per-stage gap features, stored under the keys the cache uses, so that a fresh clone opens every
+zoo comparison, with any selection of metrics, without computing one. Entries already shipped are
+kept (only the metrics missing are scored); after changing the metric code, --clean first.
 """
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ def add_parser(sub):
     s.add_argument("--root", type=Path, default=None, help=f"run store (default {zoo_root()})")
     s.add_argument("--reductions", nargs="+", choices=["gap", "flat"], default=["gap", "flat"])
     s.add_argument("--clean", action="store_true", help="remove the shipped entries first (entries of old keys)")
+    s.add_argument("--studies", action="store_true",
+                   help="also every registered study that runs on the page (not the background ones), default settings")
     return s
 
 
 def run(a) -> int:
-    from ..analysis.table import DEFAULT_METRICS, analyze_run
+    from ..analysis.table import analyze_run
+    from ..separability import METRICS
     from ..runs import list_runs
 
     if a.clean and SHIPPED_CACHE.is_dir():
@@ -41,7 +45,13 @@ def run(a) -> int:
     for i, run_ in enumerate(runs):
         for reduction in a.reductions:
             t0 = time.perf_counter()
-            analyze_run(run_, None, reduction, DEFAULT_METRICS, use_cache=False, ship=True)
+            analyze_run(run_, None, reduction, list(METRICS), ship=True)
             print(f"[{i + 1}/{len(runs)}] {run_.id} {reduction}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    if a.studies:
+        from ..studies.catalog import REGISTRY, study_table
+        for study in (s for s in REGISTRY.values() if not s.background):
+            for run_ in runs:
+                study_table(run_, study, ship=True)
+            print(f"{study.name}: {len(runs)} runs", file=sys.stderr)
     print(f"{len(runs)} runs x {len(a.reductions)} reductions -> {SHIPPED_CACHE}")
     return 0

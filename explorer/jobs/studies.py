@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_json
 from .queue import pid_alive
-from ..studies.analysis import LandscapeSettings, ShatterSettings
+from ..studies.catalog import get
 from ..runs import Run, RunError
 from ..runs.files import read_json
 from ..settings import REPO_ROOT, cache_dir
@@ -33,18 +33,18 @@ class StudyStatus:
     error: str  # the log's last line when the process ended without a result; "" otherwise
 
 
-def _files(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -> tuple[Path, Path]:
+def _files(run: Run, kind: str, settings) -> tuple[Path, Path]:
     """The progress and log files of a study: one per run, its weights (a retrained run is another), kind and settings."""
     w = run.weights_file()
     stamp = (w.stat().st_mtime_ns, w.stat().st_size) if w is not None and w.exists() else None
-    tag = hashlib.sha256(json.dumps([asdict(land), asdict(shat), stamp], sort_keys=True).encode()).hexdigest()[:10]
+    tag = hashlib.sha256(json.dumps([asdict(settings), stamp], sort_keys=True).encode()).hexdigest()[:10]
     base = cache_dir() / "studies" / f"{run.id}-{kind}-{tag}"
     return base.with_suffix(".json"), base.with_suffix(".log")
 
 
-def status(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -> StudyStatus | None:
-    """Where a background study of ``run`` stands; None when none was started."""
-    progress, log = _files(run, kind, land, shat)
+def status(run: Run, kind: str, settings) -> StudyStatus | None:
+    """Where a background study (a registered study's name and its settings) of ``run`` stands; None when none was started."""
+    progress, log = _files(run, kind, settings)
     try:
         p = read_json(progress, 4096)
     except (RunError, OSError, ValueError):
@@ -65,17 +65,15 @@ def status(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) 
     return StudyStatus(running, float(p.get("fraction") or 0.0), str(p.get("what") or ""), error)
 
 
-def start(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) -> None:
+def start(run: Run, kind: str, settings) -> None:
     """Start the study of ``run`` in the background, unless it is already running."""
-    st = status(run, kind, land, shat)
+    st = status(run, kind, settings)
     if st is not None and st.running:
         return
-    progress, log = _files(run, kind, land, shat)
+    progress, log = _files(run, kind, settings)
     progress.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "explorer", "mechanisms", run.id, "--root", str(run.path.parent), "--kind", kind,
-           "--images", str(land.images), "--grid", str(land.grid), "--span", str(land.span),
-           "--points", str(land.points if kind == "landscape" else shat.points), "--lines", str(shat.lines),
-           "--target", shat.target, "--progress-file", str(progress)]
+           *get(kind).flags(settings), "--progress-file", str(progress)]
     # written before the launch, so that it never overwrites what the child has already written
     atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": None, "started": time.time()})
     with open(log, "wb") as out:

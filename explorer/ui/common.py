@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,8 @@ import streamlit as st
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts.common import color_map
-from ..runs import BrokenRun, Run, label_runs, list_runs, main_runs
+from ..runs import BrokenRun, Labels, Run, label_runs, list_runs, main_runs
+from .navigation import path
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -98,13 +100,41 @@ def model_widgets(prefix: str, defaults: dict | None = None, runs: list[Run] | N
     return family, depth, residual, batchnorm
 
 
-def sidebar() -> list[Run]:
-    """The shared model picker; stores and returns the selected runs."""
-    try:  # queued training jobs advance whatever page is open
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar hands every page: the selected runs, their labels and one colour per condition."""
+
+    runs: tuple[Run, ...] = ()
+    labels: Labels | None = None
+    colors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.runs]
+
+
+@st.fragment(run_every=5)
+def advance_jobs() -> None:
+    """Queued training jobs advance every few seconds while the app is open, whichever page is drawn."""
+    try:
         from ..jobs import queue as jobs
         jobs.tick(own_root(), settings.max_running())
     except OSError:
         pass
+
+
+def store_selection(sel: Selection) -> None:
+    st.session_state["selection"] = sel
+
+
+def selection() -> Selection:
+    """The sidebar's selection of this run of the app (empty before the sidebar has drawn)."""
+    sel = st.session_state.get("selection")
+    return sel if isinstance(sel, Selection) else Selection()
+
+
+def sidebar() -> Selection:
+    """The shared model picker: draws the sidebar and returns the selection (runs, labels, colours)."""
     pending = st.session_state.pop("pending_pick", None)  # rows ticked on the Runs page
     if pending is not None:
         st.session_state["pick_mode"], st.session_state["pick_runs"] = "runs by name", pending
@@ -145,7 +175,7 @@ def sidebar() -> list[Run]:
                 if st.button("Train this model", key="train_this"):
                     st.session_state["train_prefill"] = {"family": family, "depth": depth, "residual": residual,
                                                          "batchnorm": batchnorm}
-                    st.switch_page(PAGES["train"])
+                    st.switch_page(path("train"))
         else:
             names = label_runs([r.record for r in runs], {r.id: r.status for r in runs}).run
             by_label = {names[r.id]: r for r in runs}
@@ -156,16 +186,9 @@ def sidebar() -> list[Run]:
                 for b in broken:
                     st.caption(f"{b.id}: {b.reason}")
         st.caption(f"{len(selected)} run(s) selected of {len(runs)}.")
-    st.session_state["selected_ids"] = [r.id for r in selected]
     labels = label_runs([r.record for r in selected], {r.id: r.status for r in selected})
-    st.session_state["labels"] = labels  # every page names and colours the selection alike
-    st.session_state["colors"] = color_map(labels.condition.values())
-    return selected
-
-
-def shown_labels():
-    """Labels and condition colours of the sidebar's selection (the same on every page)."""
-    return st.session_state.get("labels"), st.session_state.get("colors")
+    # every page names and colours the selection alike
+    return Selection(tuple(selected), labels, color_map(labels.condition.values()))
 
 
 def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
@@ -201,15 +224,3 @@ def need_runs(runs: list[Run], what: str = "this page") -> bool:
                 "or pick the shipped zoo.")
         return False
     return True
-
-
-PAGES = {
-    "overview": "explorer/ui/pages/overview.py",
-    "runs": "explorer/ui/pages/runs.py",
-    "train": "explorer/ui/pages/train.py",
-    "curves": "explorer/ui/pages/curves.py",
-    "gradients": "explorer/ui/pages/gradients.py",
-    "separability": "explorer/ui/pages/separability.py",
-    "mechanisms": "explorer/ui/pages/mechanisms.py",
-    "verdict": "explorer/ui/pages/verdict.py",
-}

@@ -59,8 +59,8 @@ def last_stage(metric: str) -> Callable[[Run], float]:
 
 
 def _mech(r: Run, kind: str):
-    from ..studies.analysis import mechanism_table
-    return mechanism_table(r, kind, cached_only=True)
+    from ..studies.catalog import study_table
+    return study_table(r, kind, cached_only=True)
 
 
 @_safe

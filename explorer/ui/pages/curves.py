@@ -2,18 +2,18 @@ import streamlit as st
 
 from explorer.charts.common import curves_chart, gap_chart
 from explorer.analysis.run_tables import generalisation_gap, history_table, per_class_table
-from explorer.ui.common import csv_button, guarded, need_runs, readable, shown_labels
+from explorer.ui.common import csv_button, guarded, need_runs, readable, Selection, selection
 
 
 @guarded
-def render():
+def render(sel: Selection):
     st.title("Curves")
     st.caption("Train and test accuracy or loss per epoch. If a deeper plain net has *higher training error* too, "
                "the degradation is not overfitting.")
-    runs = readable(st.session_state.get("selected_runs", []), "history")
+    runs = readable(list(sel.runs), "history")
     if not need_runs(runs, "training curves"):
         return
-    labels, colors = shown_labels()
+    labels, colors = sel.labels, sel.colors
     hist = history_table(runs, labels)
     c1, c2, c3 = st.columns(3)
     value = c1.radio("Show", ["accuracy", "loss"], horizontal=True, key="cv_value")
@@ -45,4 +45,4 @@ def render():
     csv_button(table.assign(run_id=run.id, epoch=epoch), f"per_class_{run.id}_e{epoch}.csv", "Download per-class CSV")
 
 
-render()
+render(selection())

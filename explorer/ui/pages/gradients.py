@@ -2,18 +2,18 @@ import streamlit as st
 
 from explorer.charts.common import gradient_panels, late_ratio_chart, ratio_chart
 from explorer.analysis.gradients import gradient_summary, gradient_table, late_ratio_table, ratio_table
-from explorer.ui.common import csv_button, guarded, lazy_csv_button, need_runs, readable, shown_labels
+from explorer.ui.common import csv_button, guarded, lazy_csv_button, need_runs, readable, Selection, selection
 
 STATS = {"mean |grad|": "mean_abs", "L2 norm": "l2"}
 
 
 @guarded
-def render():
+def render(sel: Selection):
     st.title("Gradients")
-    runs = readable(st.session_state.get("selected_runs", []), "gradlog")
+    runs = readable(list(sel.runs), "gradlog")
     if not need_runs(runs, "gradient logs"):
         return
-    labels, colors = shown_labels()
+    labels, colors = sel.labels, sel.colors
     all_stages = sorted({g for r in runs for g in r.gradlog().groups}, key=lambda s: (s == "head", s))
     last = max((s for s in all_stages if s.startswith("stage")), default="stage0")
     c1, c2, c3, c4 = st.columns(4)
@@ -61,4 +61,4 @@ def render():
     lazy_csv_button(every_step, "gradients_all_steps.csv", "Download every step (CSV)")
 
 
-render()
+render(selection())

@@ -8,7 +8,7 @@ from explorer.analysis.views import stage_points
 from explorer.charts.common import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
 from explorer.analysis.run_tables import label_table
-from explorer.ui.common import analysable, csv_button, guarded, need_runs, shown_labels
+from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
 
 def is_cached(run: Run, reduction: str, metrics: tuple[str, ...]) -> bool:
@@ -70,7 +70,7 @@ def cached_points(run_path: str, mtime: float, stage: str, reduction: str, metho
 
 
 @guarded
-def render():
+def render(sel: Selection):
     st.title("Separability")
     st.markdown(
         "How well can the classes of a fixed probe set (500 test images, 50 a class) be told apart from each stage's "
@@ -78,7 +78,7 @@ def render():
         "cross-validated estimate (it has noise of a few points); *usable information* is a held-out **lower bound** on "
         "I(Z;Y) in bits, not its true value, and the kNN MI is an estimate. In a deterministic net the true class "
         "information cannot grow with depth: these scores track how *usable* it is.")
-    runs = analysable(st.session_state.get("selected_runs", []))
+    runs = analysable(list(sel.runs))
     if not need_runs(runs, "separability"):
         return
     c1, c2 = st.columns([1, 3])
@@ -92,7 +92,7 @@ def render():
     with st.expander("What the metrics are"):
         for m in metrics:
             st.markdown(f"- **{m}**: {sep.METRIC_INFO.get(m, '')}")
-    shown, colors = shown_labels()
+    shown, colors = sel.labels, sel.colors
     names = shown.run
     missing = [r for r in runs if not is_cached(r, reduction, tuple(metrics))]
     go = st.empty()  # the button leaves once its runs are analysed (it would still offer them below the results)
@@ -151,4 +151,4 @@ def render():
     cka_section(runs, run, stage, names)
 
 
-render()
+render(selection())
