@@ -92,14 +92,14 @@ def forward_time(run_ids: list[str], roots: list[Path]) -> float:
     """One probe-set forward pass (gap features) through each selected model, summed."""
     import torch
 
-    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.inputs import inputs_for
     from explorer.analysis.features import extract
     from explorer.runs import open_run
     total = 0.0
     for rid in run_ids:
         run = next(open_run(r, rid) for r in roots if (r / rid).is_dir())
-        probe, ds, _ = probe_for(run)
-        mean, std = run_mean_std(run, ds)
+        inputs = inputs_for(run)
+        probe, mean, std = inputs.probe, inputs.mean, inputs.std
         model = run.load_model()
         t0 = time.perf_counter()
         with torch.no_grad():

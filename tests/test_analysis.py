@@ -106,9 +106,9 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     real = analysis.scoring.share  # what analyze_run scores with
     monkeypatch.setattr(analysis.scoring, "share", lambda *a, **k: (computed.append(1), real(*a, **k))[1])
 
-    def analyse(**kw):
+    def analyse(metrics=("fisher_criterion",), **kw):
         before = len(computed)
-        analysis.analyze_run(open_run(tmp_path / "runs", src.id), metrics=["fisher_trace_ratio"], **kw)
+        analysis.analyze_run(open_run(tmp_path / "runs", src.id), metrics=list(metrics), **kw)
         return len(computed) > before
 
     assert analyse() and not analyse()  # computed once, then cached
@@ -123,6 +123,9 @@ def test_every_input_of_a_result_is_in_its_cache_key(digits_runs, tmp_path, monk
     assert analyse() and not analyse(), "weights"
     assert analyse(reduction="flat") and not analyse(reduction="flat"), "reduction"
     assert analyse(data=load_digits(seed=1)), "probe set"
+    monkeypatch.setattr(analysis, "SETTINGS", MetricSettings(k_mi=5))  # a setting fisher_criterion does not take
+    assert not analyse(), "another metric's setting"
+    assert analyse(metrics=["mi_knn_bits"]) and not analyse(metrics=["mi_knn_bits"]), "its own setting"
     monkeypatch.setattr(analysis, "SETTINGS", MetricSettings(p=16))
     assert analyse() and not analyse(), "metric settings"
     from explorer.analysis import inputs
@@ -136,14 +139,15 @@ def test_2d_views_come_from_the_tables_extraction(digits_runs, monkeypatch, tmp_
     they are the PCA / LDA of that run's features."""
     from explorer.analysis import table as analysis
     from explorer.analysis.table import run_features
-    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.inputs import inputs_for
     from explorer.analysis.views import stage_points
     from explorer.analysis.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     analyze_run(run, reduction=reduction)
-    probe, ds, _ = probe_for(run)
-    feats = run_features(run, probe, *run_mean_std(run, ds), reduction, use_cache=False)
+    inputs = inputs_for(run)
+    feats = run_features(inputs, reduction, use_cache=False)
+    probe = inputs.probe
 
     def refuse(*a, **k):
         raise AssertionError("the features were extracted again")
@@ -173,14 +177,12 @@ def test_2d_views_follow_one_sign_rule(digits_runs, monkeypatch, tmp_path):
     """Every view the page draws has each axis's largest-magnitude coordinate positive, whether just
     computed or read from a cache written before the rule (here: a cached view with its axes flipped)."""
     from explorer.analysis import cache
-    from explorer.analysis.table import input_key
-    from explorer.analysis.inputs import probe_for, run_mean_std
+    from explorer.analysis.inputs import inputs_for
     from explorer.analysis.views import stage_points
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     run = list_runs(digits_runs).runs[0]
     analyze_run(run, reduction="flat")
-    probe, ds, _ = probe_for(run)
-    key = {**input_key(run, probe, *run_mean_std(run, ds), "flat"), "kind": "projections"}
+    key = {**inputs_for(run).key("flat"), "kind": "projections"}
     views = cache.read_arrays(key)
     fresh = stage_points(run, "stage2", "flat", "PCA")[["c1", "c2"]].to_numpy()
     cache.write_arrays(key, {k: -v for k, v in views.items()})  # as an older solver might have signed them

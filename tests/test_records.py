@@ -181,3 +181,15 @@ def test_picker_preselects_the_main_experiment_only(mixed, tmp_path, monkeypatch
     # schemes and subsets aside, both learning rates of the no-BN net stay in the four-variant comparison
     at.sidebar.toggle(key="compare4").set_value(True).run()
     assert sorted(at.session_state["selection"].ids) == sorted(p.name for p in _zoo("resnet20") + _zoo("resnet20-nobn"))
+
+
+def test_runs_of_every_kind_are_labelled_together(mixed):
+    """A store of zoo runs, an own run and an imported run whose facets differ in kind (only a run with
+    another normalisation than its data's has a normalisation facet) is labelled, not a KeyError."""
+    import dataclasses
+    recs = [r.record for r in list_runs(mixed["root"]).runs]
+    imported = next(r for r in recs if r.id == mixed["imported"])
+    other = dataclasses.replace(imported, data=dataclasses.replace(imported.data, normalization="cifar10"))
+    labels = label_runs([other] + [r for r in recs if r.id != imported.id])
+    assert "cifar10 norm" in labels.run[other.id]
+    assert len(set(labels.run.values())) == len(labels.run)

@@ -8,8 +8,9 @@ import pytest
 from explorer.analysis import table as analysis
 from explorer.analysis import cache
 from explorer.analysis import inputs, views
-from explorer.analysis.table import DEFAULT_METRICS, SETTINGS, input_key, analyze_run
-from explorer.analysis.inputs import probe_for, run_mean_std
+from explorer.analysis.table import analyze_run, metric_key
+from explorer.analysis.inputs import inputs_for
+from explorer.separability import METRICS
 from explorer.runs import list_runs
 from explorer.settings import SHIPPED_CACHE
 
@@ -20,27 +21,18 @@ def _zoo():
     return [r for r in list_runs(ROOT / "checkpoints").runs if r.weights_file() is not None]
 
 
-def _key(run, reduction):
-    probe, ds, _ = probe_for(run)
-    mean, std = run_mean_std(run, ds)
-    base = input_key(run, probe, mean, std, reduction)
-    return {**base, "metrics": sorted(DEFAULT_METRICS), "settings": SETTINGS.to_dict()}, {**base, "kind": "features"}
-
-
 def test_every_zoo_run_has_its_shipped_entries():
+    """Every metric (one entry each, so any selection is served), the 2-D views and the gap features."""
     for run in _zoo():
+        inputs = inputs_for(run)
         for reduction in ("gap", "flat"):
-            table, _ = _key(run, reduction)
-            assert (SHIPPED_CACHE / f"{cache.digest(table)}.json").is_file(), (run.id, reduction)
-            views = {**input_key(*_inputs(run), reduction), "kind": "projections"}
+            for m in METRICS:
+                assert (SHIPPED_CACHE / f"{cache.digest(metric_key(inputs.key(reduction), m))}.json").is_file(), \
+                    (run.id, reduction, m)
+            views = {**inputs.key(reduction), "kind": "projections"}
             assert (SHIPPED_CACHE / f"{cache.digest(views)}.safetensors").is_file(), (run.id, reduction)
-        _, gap_features = _key(run, "gap")  # flat features (tens of MB a run) are not kept
+        gap_features = {**inputs.key("gap"), "kind": "features"}  # flat features (tens of MB a run) are not kept
         assert (SHIPPED_CACHE / f"{cache.digest(gap_features)}.safetensors").is_file(), run.id
-
-
-def _inputs(run):
-    probe, ds, _ = probe_for(run)
-    return (run, probe, *run_mean_std(run, ds))
 
 
 @pytest.mark.parametrize("reduction", ["gap", "flat"])
@@ -58,8 +50,9 @@ def test_shipped_2d_views_equal_a_recomputation(tmp_path, monkeypatch, reduction
     from explorer.analysis.projection import project
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "empty"))
     run = next(r for r in _zoo() if r.spec.name == "resnet20-nores")
-    run_, probe, mean, std = _inputs(run)
-    feats = analysis.run_features(run, probe, mean, std, reduction, use_cache=False)
+    inputs = inputs_for(run)
+    probe = inputs.probe
+    feats = analysis.run_features(inputs, reduction, use_cache=False)
     for method in ("PCA", "LDA"):
         shipped = views.stage_points(run, "stage2", reduction, method)
         fresh = project(feats["stage2"], probe.labels.numpy(), method)
@@ -103,7 +96,9 @@ def test_ship_cache_writes_the_named_runs_only(digits_runs, tmp_path, monkeypatc
     run = list_runs(digits_runs).runs[0]
     assert main(["ship-cache", run.id, "--root", str(digits_runs), "--reductions", "gap"]) == 0
     tables = list((tmp_path / "shipped").glob("*.json"))
-    assert len(tables) == 1 and json.loads(tables[0].read_text())["key"]["weights"] == inputs.weights_hash(run)
+    keys = [json.loads(t.read_text())["key"] for t in tables]  # one entry a metric, all of this run
+    assert sorted(k["metric"] for k in keys) == sorted(METRICS)
+    assert {k["weights"] for k in keys} == {inputs.weights_hash(run)}
     assert main(["ship-cache", "no-such-run", "--root", str(digits_runs)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no-such-run" in err and "Traceback" not in err

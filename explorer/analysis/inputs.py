@@ -122,14 +122,3 @@ def weights_hash(run: Run) -> str:
 @functools.lru_cache(maxsize=256)
 def _hash_file(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24]
-
-
-def input_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
-    """Every input that changes a run's features: weights, input normalisation, probe set, reduction, code."""
-    return {"weights": weights_hash(run), "normalization": [round(float(v), 6) for v in [*mean, *std]],
-            "probe": probe.hash, "reduction": reduction, "version": __version__}  # == AnalysisInputs.key for a recorded 6-digit normalisation
-
-
-def projections_key(run: Run, probe: ProbeSet, mean, std, reduction: str) -> dict:
-    """The cache key of the 2-D views of every stage of a run (explorer.analysis.views reads them)."""
-    return {**input_key(run, probe, mean, std, reduction), "kind": "projections"}

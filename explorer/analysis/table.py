@@ -18,8 +18,8 @@ import pandas as pd
 
 from ..atomic import atomic_write_bytes
 from . import cache
-from ..data import Dataset, DataError, ProbeSet, load_dataset
-from .inputs import AnalysisInputs, input_key, inputs_for, probe_for, projections_key, run_mean_std  # noqa: F401 (re-exported)
+from ..data import Dataset, DataError, load_dataset
+from .inputs import AnalysisInputs, inputs_for
 from .features import REDUCTIONS, extract_reductions
 from .projection import all_projections
 from ..runs import Run, RunError, label_runs
@@ -89,7 +89,7 @@ def _rows(entry: dict | None) -> list[dict] | None:
     return rows if ok else None
 
 
-def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *,
+def run_features(inputs: AnalysisInputs, reduction: str = "gap", *,
                  progress: Callable[[float], None] | None = None, ship: bool = False,
                  use_cache: bool = True) -> dict[str, np.ndarray]:
     """Stage features of the probe set, extracted once per run, reduction and probe set.
@@ -98,7 +98,8 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
     the 2-D projections and CKA; flat ones (tens of MB) are recomputed. A flat extraction keeps the
     gap features of the same pass too, so that the CKA views (gap) need no second pass.
     """
-    gap_key = {**input_key(run, probe, mean, std, "gap"), "kind": "features"}
+    run = inputs.run
+    gap_key = {**inputs.key("gap"), "kind": "features"}
     cached = cache.read_arrays(gap_key) if use_cache else None
     if cached is not None and set(cached) == set(run.spec.stage_names):
         if reduction == "gap":
@@ -106,7 +107,8 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
         reductions = (reduction,)  # the gap features are kept already
     else:
         reductions = tuple(dict.fromkeys((reduction, "gap")))
-    feats = extract_reductions(run.load_model(), probe.images, mean, std, reductions, progress=progress)
+    feats = extract_reductions(run.load_model(), inputs.probe.images, inputs.mean, inputs.std, reductions,
+                               progress=progress)
     if "gap" in feats:
         cache.write_arrays(gap_key, feats["gap"], shipped=ship)
     return feats[reduction]
@@ -219,7 +221,7 @@ def _begin(run: Run, data, reduction: str, metrics, *, use_cache: bool, progress
         return None  # not analysed yet; the caller shows that rather than computing
     step = (lambda f: progress(0.3 * f, "extracting features")) if progress else None
     scoring.start()  # the workers import their libraries while the features are extracted
-    feats = run_features(run, probe, inputs.mean, inputs.std, reduction, progress=step, ship=ship, use_cache=use_cache)
+    feats = run_features(inputs, reduction, progress=step, ship=ship, use_cache=use_cache)
     inner = (lambda f, msg: progress(0.3 + 0.7 * f, msg)) if progress else None
     with sep.one_blas_thread():
         Z: dict[str, np.ndarray] = {}  # each stage embedded here, and scored by a worker while the next one is

@@ -10,8 +10,8 @@ import pandas as pd
 
 from . import cache
 from .. import separability as sep
-from .table import AnalysisError, embedded, projections_key, run_features
-from .inputs import probe_for, run_mean_std
+from .table import AnalysisError, embedded, run_features
+from .inputs import inputs_for
 from .projection import all_projections, oriented, project
 from ..runs import Run
 
@@ -20,14 +20,14 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
     """The 2-D view of one stage (columns c1, c2, class): from the cache, where the analysis put the
     views of every stage (flat; the zoo's ship for both reductions), else from the run's features
     (gap: cached; flat: one extraction, whose views of every stage are then cached)."""
-    probe, ds, _ = probe_for(run)
-    mean, std = run_mean_std(run, ds)
+    inputs = inputs_for(run)
+    probe = inputs.probe
     y = probe.labels.numpy()
-    key = projections_key(run, probe, mean, std, reduction)
+    key = {**inputs.key(reduction), "kind": "projections"}
     found = cache.read_arrays(key) or {}
     xy = found.get(f"{stage}|{method}")
     if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
-        feats = run_features(run, probe, mean, std, reduction)
+        feats = run_features(inputs, reduction)
         with sep.one_blas_thread():
             if reduction == "flat" and not found:
                 found = all_projections(embedded(feats), y)

@@ -122,8 +122,12 @@ def label_runs(records: list[RunRecord], statuses: dict[str, str] | None = None)
 
 def _differing(facets: dict[str, dict[str, str]]) -> dict[str, list[str]]:
     """Key -> the facet values that differ between the keys shown ("trained here" goes unsaid)."""
-    kinds = [k for k in (next(iter(facets.values())) if facets else {}) if len({f[k] for f in facets.values()}) > 1]
-    return {c: [f[k] for k in kinds if not (k == "import" and f[k] == "trained here")] for c, f in facets.items()}
+    # a facet a record does not have (a normalisation facet is only written when it is not the data's own) reads
+    # as its default, so that records of every kind can be labelled together
+    keys = list(dict.fromkeys(k for f in facets.values() for k in f))
+    value = {c: {k: f.get(k, "data norm" if k == "normalization" else "—") for k in keys} for c, f in facets.items()}
+    kinds = [k for k in keys if len({v[k] for v in value.values()}) > 1]
+    return {c: [v[k] for k in kinds if not (k == "import" and v[k] == "trained here")] for c, v in value.items()}
 
 
 def _shared(labels: dict[str, str]) -> dict[str, list[str]]:

@@ -65,7 +65,7 @@ def render(sel: Selection):
             s = study_jobs.status(r, kind, settings)
             return s is not None and (s.running or bool(s.error))
         started = [r for r in missing if active(r)]
-        if st.button(f"Compute the {study.title} of {len(missing)} run(s) in the background", key="mx_bg", type="primary"):
+        if st.button(f"Compute the {kind} of {len(missing)} run(s) in the background", key="mx_bg", type="primary"):
             for r in missing:
                 study_jobs.start(r, kind, settings)
             started = missing

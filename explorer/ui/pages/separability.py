@@ -3,7 +3,7 @@ import streamlit as st
 
 from explorer import separability as sep
 from explorer.analysis.table import DEFAULT_METRICS, analyze_each, analyze_run, run_features
-from explorer.analysis.inputs import probe_for, run_mean_std
+from explorer.analysis.inputs import inputs_for
 from explorer.analysis.views import stage_points
 from explorer.charts.common import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
@@ -30,8 +30,7 @@ def cached_table(run_path: str, mtime: float, reduction: str, metrics: tuple[str
 
 @st.cache_resource(show_spinner=False, max_entries=6)  # shared, not copied: flat maps can be large
 def cached_features(run_path: str, mtime: float, reduction: str, _run: Run) -> dict:
-    probe, data, _ = probe_for(_run)
-    return run_features(_run, probe, *run_mean_std(_run, data), reduction)
+    return run_features(inputs_for(_run), reduction)
 
 
 MAX_CKA_RUNS = 8  # runs in the across-runs CKA map (a 64-cell matrix; more would not be readable)
