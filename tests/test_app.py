@@ -128,3 +128,14 @@ def test_mechanisms_page_draws_each_study(app, kind):
     assert not _errors(at), _errors(at)
     df = at.dataframe[0].value
     assert df["run_id"].nunique() == 5 and df["label"].nunique() == 5
+
+
+def test_the_train_form_takes_the_data_sets_recommended_defaults(app):
+    """digits: no augmentation, batch 64 (what reaches > 90% in a few epochs); another data set: the CIFAR recipe."""
+    at = app
+    at.switch_page("explorer/ui/pages/train.py").run()
+    at.radio(key="tr_data").set_value("digits (offline, tiny)").run()
+    assert at.checkbox(key="tr_augment_0").value is False and at.number_input(key="tr_batch_0").value == 64
+    at.radio(key="tr_data").set_value("CIFAR-10 (torchvision)").run()
+    assert at.checkbox(key="tr_augment_2").value is True and at.number_input(key="tr_batch_2").value == 128
+    assert not _errors(at)

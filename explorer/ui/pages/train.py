@@ -7,7 +7,7 @@ import torch
 from explorer.jobs import queue as jobs
 from explorer.data import DataError
 from explorer.models import ModelSpec
-from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig
+from explorer.train import SCHEDULES, SEED_LIMIT, TrainConfig, recommended_defaults
 from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP, download_button
@@ -51,18 +51,22 @@ def form():
     st.caption(("CUDA is available: " + torch.cuda.get_device_name(0)) if cuda else "No CUDA GPU here: training runs on the CPU.")
     download_button("tr_download_cifar")
     prefill = st.session_state.get("train_prefill") or {}
+    # outside the form, so that the defaults below follow the data set as soon as it changes
+    choice = st.radio("Data set", DATA_CHOICES, index=1 if SHARED_ZIP.exists() else 0, key="tr_data", horizontal=True)
+    rec = {**TrainConfig().to_dict(), **recommended_defaults("digits" if choice.startswith("digits") else choice)}
+    per_data = DATA_CHOICES.index(choice)  # widget keys per data set: a value the user changed stays with its data set
     with st.form("train_form"):
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**Data**")
-            choice = st.radio("Data set", DATA_CHOICES, index=1 if SHARED_ZIP.exists() else 0, key="tr_data")
             path = st.text_input("Path (zip, folder, or torchvision root)", value=str(SHARED_ZIP) if SHARED_ZIP.exists() else "",
                                  key="tr_path")
             download = st.checkbox("download CIFAR-10 if missing (needs internet)", key="tr_download")
             subset = st.number_input("Training subset (0 = all images)", min_value=0, value=0, step=1000, key="tr_subset")
-            augment = st.checkbox("augment (random crop + flip)", value=True, key="tr_augment")
-            st.caption("digits learn best without augmentation and with batch 64 (the command line's defaults for "
-                       "digits): random crops garble the 8x8 digits.")
+            augment = st.checkbox("augment (random crop + flip)", value=rec["augment"], key=f"tr_augment_{per_data}")
+            if choice.startswith("digits"):
+                st.caption("Defaults for digits: no augmentation and batch 64 (the trainer's recommended defaults): "
+                           "random crops garble the 8x8 digits.")
         with c2:
             st.markdown("**Model**")
             family, depth, residual, batchnorm = model_widgets("tr", prefill)
@@ -75,7 +79,8 @@ def form():
         c3, c4, c5 = st.columns(3)
         d = TrainConfig()
         epochs = c3.number_input("Epochs", min_value=1, max_value=500, value=15, key="tr_epochs")
-        batch = c3.number_input("Batch size", min_value=2, max_value=4096, value=d.batch_size, key="tr_batch")
+        batch = c3.number_input("Batch size", min_value=2, max_value=4096, value=rec["batch_size"],
+                                key=f"tr_batch_{per_data}")
         lr = c4.number_input("Learning rate", min_value=0.0, value=d.lr, format="%.4f", key="tr_lr")
         schedule = c4.selectbox("Schedule", SCHEDULES, key="tr_schedule")
         warmup = c5.number_input("Warm-up epochs", min_value=0.0, value=0.0, key="tr_warmup")
