@@ -56,7 +56,8 @@ class NetResult:
 
 def results(runs: list[Run]) -> list[NetResult]:
     """Every net of every comparison with a scheme run (see the module doc), in KINDS order."""
-    kept = [r for r in runs if r.spec.residual and (r.status == "diverged" or
+    kept = [r for r in runs if r.spec.residual and (r.record.train is None or r.record.train.val is None)
+            and (r.status == "diverged" or
                                                      (r.status == "finished" and r.record.final is not None))]
     groups: dict[tuple, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in kept:

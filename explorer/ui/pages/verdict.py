@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.verdict.batchnorm import findings, norm_free_table
+from explorer.verdict.fair_batchnorm import sentences as fair_sentences, table as fair_table
 from explorer.verdict.core import NETS, build
 from explorer.ui.common import csv_button, guarded, load_runs
 
@@ -60,6 +61,17 @@ def render():
                "De & Smith 2020) or Fixup (Zhang et al. 2019), beside the same net with and without BatchNorm at the "
                "same recipe. Share of the gap closed: (no BN − scheme) / (no BN − BN) in test error; 1 = as good as "
                "BatchNorm. A net whose test accuracy ends within 2 points of chance (1/K) counts as not trained.")
+    st.markdown("**At depth 20, learning rates chosen on a validation split (three seeds a net)**")
+    fair = fair_sentences(runs)
+    if fair:
+        for line in fair:
+            st.markdown(f"- {line}")
+        ft = fair_table(runs)
+        st.dataframe(ft, hide_index=True, width="stretch")
+        csv_button(ft, "batchnorm_fair.csv", "Download the fair comparison CSV")
+    else:
+        st.caption("Training in progress (checkpoints/batchnorm_study.py): no run of this comparison here yet.")
+    st.markdown("**Earlier runs at lr 0.1, one seed each (exploratory)**")
     nf = norm_free_table(runs)
     if nf.empty:
         st.info("No SkipInit or Fixup run here: train one (Train page, 'Without BatchNorm, train it with').")

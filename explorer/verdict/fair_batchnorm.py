@@ -1,0 +1,205 @@
+"""BatchNorm's role, tested fairly (checkpoints/batchnorm_study.py trains it): at one depth, BN, no BN,
+no BN + SkipInit and no BN + Fixup, each at the learning rate its sweep chose on a validation split
+held out of the training images (the test set chooses nothing), three seeds each.
+
+* :func:`sweep`: the sweep's runs (the shorter budget), final validation error per net and rate;
+* :func:`chosen_rates`: per net, the rate of lowest final validation error (a diverged run is worst);
+* :func:`compare`: per net at its chosen rate and the full budget, test error (mean and 95% t CI over
+  seeds), and for each scheme its contrast with no BN (predicted: lower) and with BN (Welch, Holm over
+  every contrast of the section) and the share of the no-BN gap it closes,
+  (no BN - scheme) / (no BN - BN), with a bootstrap interval over seeds (each net's seeds resampled
+  with replacement, 2,000 resamples, percentile 95%; with n = 3 a rough interval, said so).
+
+A study run is a cifar-family residual net trained on all images minus a validation split
+(``train.val`` set); the sweep's budget is the shorter one among the study's runs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..runs import Run
+from .contrast import Contrast, NetEstimate, contrast, decide, estimate, holm
+
+NETS = ("BN", "no BN", "no BN + SkipInit", "no BN + Fixup")
+SCHEMES = NETS[2:]
+BOOTSTRAP = {"resamples": 2000, "seed": 0}
+
+
+def net_of(r: Run) -> str | None:
+    if r.spec.batchnorm:
+        return "BN" if r.spec.scheme == "none" else None
+    return {"none": "no BN", "skipinit": "no BN + SkipInit", "fixup": "no BN + Fixup"}.get(r.spec.scheme)
+
+
+def study_runs(runs: list[Run], depth: int = 20) -> list[Run]:
+    return [r for r in runs if r.record.train is not None and r.record.train.val is not None and r.spec.residual
+            and r.spec.family == "cifar" and r.spec.depth == depth and r.record.train.subset is None
+            and net_of(r) is not None and r.status in ("finished", "diverged")]
+
+
+def _budgets(runs: list[Run]) -> tuple[int, int] | None:
+    epochs = sorted({r.record.train.epochs for r in runs})
+    return (epochs[0], epochs[-1]) if len(epochs) >= 2 else None
+
+
+def _val_error(r: Run) -> float:
+    """Final validation error in %, infinite for a run that diverged or has no validation score."""
+    if r.status != "finished":
+        return math.inf
+    hist = r.history()
+    acc = hist[-1].get("val_acc") if hist else None
+    return math.inf if acc is None or not math.isfinite(acc) else 100 * (1 - acc)
+
+
+def sweep(runs: list[Run], depth: int = 20) -> pd.DataFrame:
+    """One row a (net, rate) of the sweep: final validation error % (inf: diverged), epochs, run ids."""
+    rs = study_runs(runs, depth)
+    b = _budgets(rs)
+    rows = []
+    if b is not None:
+        for r in (r for r in rs if r.record.train.epochs == b[0]):
+            rows.append({"net": net_of(r), "lr": r.record.train.lr, "epochs": b[0], "val error %": _val_error(r),
+                         "status": r.status, "run": r.id})
+    return pd.DataFrame(rows, columns=["net", "lr", "epochs", "val error %", "status", "run"])
+
+
+def chosen_rates(runs: list[Run], depth: int = 20) -> dict[str, float]:
+    """Per net with a sweep, the rate of lowest final validation error (ties: the larger rate)."""
+    sw = sweep(runs, depth)
+    out = {}
+    for net, g in sw.groupby("net"):
+        g = g.groupby("lr", as_index=False)["val error %"].mean().sort_values(["val error %", "lr"],
+                                                                              ascending=[True, False])
+        out[net] = float(g["lr"].iloc[0])
+    return out
+
+
+@dataclass(frozen=True)
+class SchemeResult:
+    net: str
+    lr: float
+    test: NetEstimate  # test error %, over finished seeds
+    diverged: int
+    run_ids: tuple[str, ...]
+    vs_no_bn: Contrast | None = None  # scheme - no BN (predicted < 0)
+    vs_bn: Contrast | None = None  # scheme - BN
+    closed: float = float("nan")  # share of the no-BN gap closed
+    closed_ci: tuple[float, float] = (float("nan"), float("nan"))
+    outcome_no_bn: str = ""
+    outcome_bn: str = ""
+    note: str = ""
+
+
+def _errors(rs: list[Run]) -> list[float]:
+    return [100 * (1 - r.record.final.test_acc) for r in rs if r.status == "finished" and r.record.final is not None]
+
+
+def share_closed(no_bn, bn, scheme) -> float:
+    gap = np.mean(no_bn) - np.mean(bn)
+    return float((np.mean(no_bn) - np.mean(scheme)) / gap) if gap > 0 else float("nan")
+
+
+def bootstrap_share(no_bn, bn, scheme, resamples: int = BOOTSTRAP["resamples"], seed: int = BOOTSTRAP["seed"]):
+    """Percentile 95% interval of :func:`share_closed` with each net's seeds resampled with replacement."""
+    if min(len(no_bn), len(bn), len(scheme)) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    pick = [lambda v: rng.choice(np.asarray(v, float), len(v), replace=True)] * 3
+    vals = [share_closed(pick[0](no_bn), pick[1](bn), pick[2](scheme)) for _ in range(resamples)]
+    vals = np.asarray([v for v in vals if np.isfinite(v)])
+    if len(vals) < resamples / 2:  # the gap vanished in most resamples: no interval
+        return float("nan"), float("nan")
+    return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
+
+
+def compare(runs: list[Run], depth: int = 20) -> list[SchemeResult]:
+    """Every net of the study at its chosen rate and the full budget (see the module doc), in NETS order."""
+    rs = study_runs(runs, depth)
+    b = _budgets(rs)
+    rates = chosen_rates(runs, depth)
+    full = {n: [r for r in rs if net_of(r) == n and b is not None and r.record.train.epochs == b[1]
+                and math.isclose(r.record.train.lr, rates.get(n, 0.1))] for n in NETS}
+    errs = {n: _errors(v) for n, v in full.items()}
+    base = {n: SchemeResult(n, rates.get(n, 0.1), estimate(errs[n]), sum(r.status == "diverged" for r in full[n]),
+                            tuple(r.id for r in full[n])) for n in NETS if full[n]}
+    pairs = [(s, other) for s in SCHEMES if s in base for other in ("no BN", "BN") if other in base]
+    cs = {(s, o): contrast(errs[s], errs[o]) for s, o in pairs}
+    h = holm([c.p for c in cs.values()])
+    reject = dict(zip(cs, h.reject))
+    out = []
+    for n, res in base.items():
+        if n in SCHEMES:
+            kw = {}
+            for o, field, predicted in (("no BN", "vs_no_bn", -1), ("BN", "vs_bn", 1)):
+                if (n, o) in cs:
+                    c = cs[(n, o)]
+                    d = decide(c, predicted, reject[(n, o)])
+                    kw[field] = c
+                    kw["outcome_" + ("no_bn" if o == "no BN" else "bn")] = d.outcome
+                    kw["note"] = d.note
+            if "no BN" in base and "BN" in base:
+                kw["closed"] = share_closed(errs["no BN"], errs["BN"], errs[n])
+                kw["closed_ci"] = bootstrap_share(errs["no BN"], errs["BN"], errs[n])
+            res = SchemeResult(**{**res.__dict__, **kw})
+        out.append(res)
+    return out
+
+
+def table(runs: list[Run], depth: int = 20) -> pd.DataFrame:
+    """The comparison as a table (the Verdict page's CSV and the report)."""
+    rows = []
+    for r in compare(runs, depth):
+        t = r.test
+        rows.append({"net": r.net, "chosen lr": r.lr, "test error % (mean)": t.centre, "95% CI low": t.ci_low,
+                     "95% CI high": t.ci_high, "n": t.n, "diverged": r.diverged,
+                     "scheme - no BN (Welch, points)": None if r.vs_no_bn is None else r.vs_no_bn.diff,
+                     "vs no BN, Holm": r.outcome_no_bn or None,
+                     "scheme - BN (Welch, points)": None if r.vs_bn is None else r.vs_bn.diff,
+                     "vs BN, Holm": r.outcome_bn or None,
+                     "share of the no-BN gap closed": r.closed, "share CI low (bootstrap)": r.closed_ci[0],
+                     "share CI high (bootstrap)": r.closed_ci[1], "runs": ", ".join(r.run_ids)})
+    return pd.DataFrame(rows)
+
+
+def _ci(e: NetEstimate) -> str:
+    if e.n == 0:
+        return "no finished run"
+    if e.n == 1:
+        return f"{e.centre:.2f}% (n = 1, no CI)"
+    return f"{e.centre:.2f}% (95% CI {e.ci_low:.2f} to {e.ci_high:.2f}, n = {e.n})"
+
+
+def sentences(runs: list[Run], depth: int = 20) -> list[str]:
+    """The section in words: the sweep's choice, then each scheme against no BN and BN (empty without a study)."""
+    sw = sweep(runs, depth)
+    out = []
+    if not sw.empty:
+        rates = chosen_rates(runs, depth)
+        parts = []
+        for net, g in sw.groupby("net", sort=False):
+            vals = ", ".join(f"lr {r.lr:g}: " + ("diverged" if not math.isfinite(r._4) else f"{r._4:.1f}%")
+                             for r in g.sort_values("lr", ascending=False).itertuples())
+            parts.append(f"{net} ({vals}; chosen {rates[net]:g})")
+        out.append(f"Learning-rate sweep ({int(sw['epochs'].iloc[0])} epochs, seed 0, final validation error on "
+                   f"the held-out split): " + "; ".join(parts) + ".")
+    res = {r.net: r for r in compare(runs, depth)}
+    for s in SCHEMES:
+        r = res.get(s)
+        if r is None:
+            continue
+        text = f"{s} at lr {r.lr:g}: test error {_ci(r.test)}"
+        for c, outcome, other in ((r.vs_no_bn, r.outcome_no_bn, "no BN"), (r.vs_bn, r.outcome_bn, "BN")):
+            if c is not None and other in res:
+                text += (f"; against {other} ({_ci(res[other].test)}) a difference of {c.diff:+.2f} points "
+                         f"(Welch 95% CI {c.ci_low:+.2f} to {c.ci_high:+.2f}; Holm-adjusted outcome: {outcome})")
+        if math.isfinite(r.closed):
+            lo, hi = r.closed_ci
+            band = f", bootstrap 95% interval {lo:.0%} to {hi:.0%} (seeds resampled; rough with 3 a net)" \
+                if math.isfinite(lo) else ""
+            text += f"; it closes {r.closed:.0%} of the no-BN gap{band}"
+        out.append(text + ".")
+    return out

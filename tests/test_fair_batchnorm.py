@@ -1,0 +1,92 @@
+"""The fair BatchNorm comparison on runs with known numbers: the sweep's choice, the test and the share closed."""
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from explorer.models import parse_model_name
+from explorer.train import TrainConfig
+from explorer.verdict import fair_batchnorm as fb
+
+
+@dataclass
+class _Final:
+    test_acc: float
+
+
+@dataclass
+class _Record:
+    train: TrainConfig
+    final: _Final | None
+
+
+@dataclass
+class FakeRun:
+    id: str
+    spec: object
+    record: _Record
+    status: str = "finished"
+    hist: list = field(default_factory=list)
+
+    def history(self):
+        return self.hist
+
+
+NAMES = {"BN": "resnet20", "no BN": "resnet20-nobn", "no BN + SkipInit": "resnet20-nobn-skipinit",
+         "no BN + Fixup": "resnet20-nobn-fixup"}
+
+
+def _run(net, lr, epochs, seed, test_err=None, val_err=None, status="finished"):
+    cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, val=5000)
+    final = None if test_err is None else _Final(1 - test_err / 100)
+    hist = [] if val_err is None else [{"val_acc": 1 - val_err / 100}]
+    return FakeRun(f"{net}-{lr}-{epochs}-{seed}", parse_model_name(NAMES[net]), _Record(cfg, final), status, hist)
+
+
+@pytest.fixture
+def runs():
+    out = []
+    for net, errs in (("no BN", {0.1: None, 0.05: 40.0, 0.02: 35.0}), ("no BN + SkipInit", {0.1: 30.0, 0.05: 20.0, 0.02: 25.0}),
+                      ("no BN + Fixup", {0.1: 22.0, 0.05: 24.0, 0.02: 26.0})):
+        for lr, v in errs.items():
+            out.append(_run(net, lr, 5, 0, val_err=v, status="diverged" if v is None else "finished"))
+    full = {("BN", 0.1): [8.0, 8.5, 9.0], ("no BN", 0.02): [20.0, 21.0, 22.0],
+            ("no BN + SkipInit", 0.05): [14.0, 14.5, 15.0], ("no BN + Fixup", 0.1): [9.0, 9.2, 8.8]}
+    for (net, lr), errs in full.items():
+        out += [_run(net, lr, 20, s, test_err=e) for s, e in enumerate(errs)]
+    out.append(_run("no BN + Fixup", 0.02, 20, 0, test_err=50.0))  # another rate at the full budget: not chosen
+    return out
+
+
+def test_the_sweep_chooses_the_lowest_validation_error(runs):
+    assert fb.chosen_rates(runs) == {"no BN": 0.02, "no BN + SkipInit": 0.05, "no BN + Fixup": 0.1}
+    sw = fb.sweep(runs)
+    assert len(sw) == 9 and np.isinf(sw[(sw["net"] == "no BN") & (sw["lr"] == 0.1)]["val error %"]).all()
+
+
+def test_each_scheme_is_tested_against_no_bn_and_bn(runs):
+    res = {r.net: r for r in fb.compare(runs)}
+    assert res["BN"].test.centre == pytest.approx(8.5) and res["BN"].test.n == 3
+    skip, fix = res["no BN + SkipInit"], res["no BN + Fixup"]
+    assert skip.lr == 0.05 and fix.lr == 0.1 and len(fix.run_ids) == 3  # the 0.02 run at full budget is left out
+    assert skip.vs_no_bn.diff == pytest.approx(14.5 - 21.0) and skip.outcome_no_bn == "as predicted"
+    assert skip.closed == pytest.approx((21.0 - 14.5) / (21.0 - 8.5))
+    lo, hi = skip.closed_ci
+    assert lo <= skip.closed <= hi
+    assert fix.closed == pytest.approx((21.0 - 9.0) / 12.5)
+    table = fb.table(runs)
+    assert list(table["net"]) == list(fb.NETS) and table["n"].tolist() == [3, 3, 3, 3]
+
+
+def test_share_closed_known_values():
+    assert fb.share_closed([20, 20], [10, 10], [15, 15]) == 0.5
+    assert np.isnan(fb.share_closed([10], [12], [11]))  # no gap to close
+    assert fb.bootstrap_share([20, 20, 20], [10, 10, 10], [15, 15, 15]) == (0.5, 0.5)
+
+
+def test_the_section_says_the_sweep_and_each_test_in_words(runs):
+    words = fb.sentences(runs)
+    assert words[0].startswith("Learning-rate sweep (5 epochs") and "lr 0.1: diverged" in words[0]
+    assert any(w.startswith("no BN + SkipInit at lr 0.05: test error 14.50%") and "as predicted" in w
+               and "closes 52% of the no-BN gap" in w for w in words)
+    assert fb.sentences([]) == []
