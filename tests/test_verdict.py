@@ -8,7 +8,7 @@ from scipy.stats import t as student_t
 from explorer.runs import list_runs
 from explorer.verdict.batchnorm import findings, norm_free_table
 from explorer.verdict.core import build
-from explorer.verdict.estimates import Estimate, differs
+from explorer.verdict.estimates import Estimate, differs  # noqa: F401 (the table of the earlier runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,20 +36,35 @@ def zoo():
 
 
 def test_zoo_verdict_at_20_and_56(zoo):
+    """Both predicted contrasts of every row, Welch with Holm over the page, recomputed here independently."""
+    from scipy import stats
+    from explorer.verdict.rows import train_error
     v = build(zoo, 20, 56)
     assert {k: len(ids) for k, ids in v.runs.items()} == {"plain-20": 3, "residual-20": 3, "plain-56": 3, "residual-56": 3}
     rows = {(r.explanation, r.measure): r for r in v.rows}
-    deg = rows[("degradation (the effect to explain)", "test error, %")]
+    assert all(len(r.contrasts) == 2 and (r.contrasts[0].b, r.contrasts[1].b) == ("plain-20", "residual-56")
+               for r in v.rows)
     over = rows[("overfitting", "train error (clean, eval mode), %")]
-    # the zoo's own numbers decide (recomputed here from the run records): plain-56 fits its training set worse
-    p56, p20 = over.values["plain-56"], over.values["plain-20"]
-    assert p56.n == 3 and p56.mean - p56.half > p20.mean + p20.half
-    assert deg.status == "supported" and over.status == "ruled out"
-    assert "plain-56" in over.verdict and f"{p56.mean:.2f}" in over.verdict
-    lesion = next(r for r in v.rows if r.explanation == "ensembles of shallow paths")
-    assert lesion.status == "supported"  # shipped lesion studies: residual-56 loses a few points, plain-56 collapses
+    p56 = [train_error(r) for r in zoo if r.id in v.runs["plain-56"]]
+    p20 = [train_error(r) for r in zoo if r.id in v.runs["plain-20"]]
+    c = over.contrasts[0]
+    welch = stats.ttest_ind(p56, p20, equal_var=False)
+    assert c.stats.diff == pytest.approx(np.mean(p56) - np.mean(p20)) and c.stats.p == pytest.approx(welch.pvalue)
+    assert c.predicted == -1 and c.holm_p >= c.stats.p  # overfitting predicts the deep plain net fits better
+    tested = [x.stats.p for r in v.rows for x in r.contrasts if x.stats is not None and not x.stats.thin]
+    assert min(1.0, len(tested) * min(tested)) == pytest.approx(min(x.holm_p for r in v.rows for x in r.contrasts
+                                                                     if x.stats is not None and not x.stats.thin))
+    info = rows[("lost class information", "last-stage usable information (lower bound), bits")]
+    assert info.status == "supported" and "not diagnostic" in info.verdict  # consistent with, not diagnostic
+    init = rows[("exploding gradients", "‖∂loss/∂block output‖, first / last block, at initialisation")]
+    assert init.time == "at initialisation" and init.contrasts[0].stats.log_scale and init.values["plain-56"].centre > 100
+    assert {r.status for r in v.rows} <= {"supported", "ruled out", "not resolved", "too thin", "not measured"}
     frame = v.to_frame()
-    assert len(frame) == len(v.rows) and {"plain-56 mean", "plain-56 ci95", "plain-56 n", "status", "verdict"} <= set(frame.columns)
+    assert len(frame) == len(v.rows) and {"plain-56 mean", "plain-56 95% CI low", "plain-56 n", "status", "verdict",
+                                          "plain-56 vs plain-20: Holm p", "plain-56 vs residual-56: outcome"} <= set(frame.columns)
+    for r in v.rows:  # an interval of a positive ratio never shows a negative value
+        for e in r.values.values():
+            assert not e.log_scale or not e.n > 1 or e.ci_low > 0
 
 
 def test_one_replicate_is_called_too_thin(zoo):
@@ -121,4 +136,6 @@ def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
     errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
     assert not errors, errors
     table = at.dataframe[0].value
-    assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("ruled out").any()
+    assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("supported").any()
+    assert {"plain-56 vs plain-20", "plain-56 vs residual-56", "time"} <= set(table.columns)
+    assert table.notna().all().all() and len(table) == len(table.dropna(how="all"))  # no empty row

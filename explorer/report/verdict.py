@@ -15,7 +15,8 @@ from .mechanisms import study_tables, zoo_nets
 from ..runs import Run
 from ..verdict.batchnorm import findings, norm_free_table
 from ..verdict.fair_batchnorm import sentences as fair_sentences
-from ..verdict.core import NETS, build
+from ..verdict.core import build
+from ..verdict.estimates import STATUS_MEANING
 
 DEPTHS = (20, 56)
 
@@ -92,11 +93,20 @@ def verdict_section(runs: list[Run]) -> list[str]:
     v = build(runs, 20, 56)
     if v.rows:
         md += ["## The verdict", "",
-               f"Depths 20 and 56 on {v.data}; mean ± 95% CI over replicates (n); two nets differ only when their CIs do "
-               "not overlap. `python -m explorer report` writes this table as docs/verdict.csv.", ""]
-        keys = [f"{n}-{d}" for n in NETS for d in (20, 56)]
-        table = pd.DataFrame([{"explanation": r.explanation, "measure": r.measure,
-                               **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
+               f"Depths 20 and 56 on {v.data}. Each explanation predicts a pattern; each row tests the two contrasts it "
+               "predicts, plain-56 vs plain-20 and plain-56 vs residual-56, at the time point its paper names: Welch's "
+               "difference of means (× marks a ratio of geometric means, for positive ratios) with its 95% CI, "
+               "Holm-adjusted over every contrast of the table (family-wise 0.05). "
+               + " ".join(f"*{k}*: {m}." for k, m in STATUS_MEANING.items())
+               + " `python -m explorer report` writes this table as docs/verdict.csv (each net's mean and 95% CI too).", ""]
+
+        def cell(c):
+            if c.stats is None or c.stats.thin:
+                return c.outcome
+            return (f"{'×' if c.stats.log_scale else 'Δ'} {c.stats.diff:.3g} [{c.stats.ci_low:.3g}, {c.stats.ci_high:.3g}], "
+                    f"Holm p {c.holm_p:.2g}: {c.outcome}")
+        table = pd.DataFrame([{"explanation": r.explanation, "time": r.time, "measure": r.measure,
+                               "plain-56 vs plain-20": cell(r.contrasts[0]), "plain-56 vs residual-56": cell(r.contrasts[1]),
                                "verdict": r.status} for r in v.rows])
-        md += [md_table(table), ""] + [f"- **{r.explanation}**: {r.verdict}" for r in v.rows] + [""]
+        md += [md_table(table), ""] + [f"- **{r.explanation}** ({r.time}): {r.verdict}" for r in v.rows] + [""]
     return md

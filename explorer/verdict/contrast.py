@@ -201,7 +201,7 @@ def decide(c: Contrast, predicted: int, reject: bool, alpha: float = ALPHA) -> D
         return Decision("too thin", f"n = {c.n_a} and {c.n_b}: a test needs at least 2 replicates a net.")
     smallest = detectable(c, alpha)
     what = f"a ratio of {smallest:.3g}" if c.log_scale else f"a difference of {smallest:.3g}"
-    note = (f"n = {c.n_a} and {c.n_b}: {what} would be detected with {POWER:.0%} power at alpha {alpha:g} "
+    note = (f"n = {c.n_a} and {c.n_b}: {what} would be detected with {POWER:.0%} power at alpha {alpha:.2g} "
             "(rough t approximation with the observed SDs).")
     if not reject:
         return Decision("no difference detected", note)

@@ -4,8 +4,9 @@ For one data set and a depth pair (default 20 and 56), four nets: plain and resi
 BatchNorm) at each depth, each a condition whose replicates (seeds) are averaged. Each
 explanation gets the measured numbers of the four nets (mean ± 95% CI over replicates, t
 distribution, n = replicates), what a "yes" would look like, and a verdict written from the
-numbers. Two nets "differ" only when their 95% CIs do not overlap (a conservative test); with
-one replicate, or without the measurement, the verdict says the evidence is too thin.
+numbers. Each row tests the two contrasts its explanation predicts (explorer.verdict.rows), Welch
+with Holm's correction over the page; with one replicate, or without the measurement, the verdict
+says the evidence is too thin or not measured.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..runs import Run
-from .estimates import NETS, Estimate, VerdictRow, recipe_key  # noqa: F401 (re-exported)
+from .estimates import NETS, VerdictRow, recipe_key  # noqa: F401 (re-exported)
 from .rows import rows as verdict_rows
 
 @dataclass(frozen=True)
@@ -28,13 +29,24 @@ class Verdict:
 
     def to_frame(self) -> pd.DataFrame:
         keys = [f"{n}-{d}" for n in NETS for d in (self.shallow, self.deep)]
+        nan = float("nan")
         out = []
         for r in self.rows:
-            row = {"explanation": r.explanation, "measure": r.measure}
+            row = {"explanation": r.explanation, "time": r.time, "measure": r.measure, "status": r.status}
+            for c in r.contrasts:  # both contrasts of the row, values first
+                name, st = f"{c.a} vs {c.b}", c.stats
+                row.update({f"{name}: {'ratio' if st is not None and st.log_scale else 'difference'}":
+                            nan if st is None else st.diff,
+                            f"{name}: 95% CI low": nan if st is None else st.ci_low,
+                            f"{name}: 95% CI high": nan if st is None else st.ci_high,
+                            f"{name}: Welch p": nan if st is None else st.p, f"{name}: Holm p": c.holm_p,
+                            f"{name}: Hedges g": nan if st is None else st.effect,
+                            f"{name}: predicted": "higher" if c.predicted > 0 else "lower", f"{name}: outcome": c.outcome})
             for k in keys:
-                e = r.values.get(k, Estimate(float("nan"), float("nan"), 0))
-                row.update({f"{k} mean": e.mean, f"{k} ci95": e.half, f"{k} n": e.n})
-            row.update({"yes would look like": r.yes_looks_like, "status": r.status, "verdict": r.verdict})
+                e = r.values.get(k)
+                row.update({f"{k} mean": nan if e is None else e.centre, f"{k} 95% CI low": nan if e is None else e.ci_low,
+                            f"{k} 95% CI high": nan if e is None else e.ci_high, f"{k} n": 0 if e is None else e.n})
+            row.update({"yes would look like": r.yes_looks_like, "cannot show": r.caveat, "verdict": r.verdict})
             out.append(row)
         return pd.DataFrame(out)
 

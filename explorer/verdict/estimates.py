@@ -50,13 +50,39 @@ def differs(a: Estimate, b: Estimate) -> int | None:
 
 
 @dataclass(frozen=True)
+class RowContrast:
+    """One contrast a row's explanation predicts: net ``a`` against net ``b`` on the row's measure."""
+
+    a: str  # "plain-56"
+    b: str  # "plain-20" or "residual-56"
+    predicted: int  # +1: the explanation predicts a > b; -1: a < b
+    stats: object  # explorer.verdict.contrast.Contrast (Welch), or None when a net has no value
+    holm_p: float  # Holm-adjusted p over every contrast of the verdict; NaN when untested
+    outcome: str  # as predicted | opposite | no difference detected | too thin | not measured
+    note: str  # what the test could see (the difference detectable at these n)
+
+
+@dataclass(frozen=True)
 class VerdictRow:
     explanation: str
     measure: str
     values: dict[str, Estimate]  # "plain-20", "plain-56", "residual-20", "residual-56" -> estimate
     yes_looks_like: str
-    status: str  # supported | not supported | ruled out | not resolved | too thin | not measured
-    verdict: str  # one or two sentences written from the numbers
+    status: str  # supported | ruled out | not resolved | too thin | not measured (STATUS_MEANING)
+    verdict: str  # sentences written from the numbers
+    time: str = "after training"  # or "at initialisation": where the explanation's paper places its claim
+    contrasts: tuple[RowContrast, ...] = ()
+    caveat: str = ""  # what the row cannot show
+
+
+STATUS_MEANING = {
+    "supported": "both contrasts the explanation predicts are significant in the predicted direction (Welch, "
+                 "Holm-adjusted over every contrast of the verdict, family-wise 0.05)",
+    "ruled out": "a contrast is significant in the direction opposite to the prediction",
+    "not resolved": "no contrast goes the wrong way, but at least one shows no significant difference at these n",
+    "too thin": "a net has fewer than two replicates: no test",
+    "not measured": "a net has no run with this measurement",
+}
 
 
 def recipe_key(r: Run, free: tuple[str, ...]) -> str:

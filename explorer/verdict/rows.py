@@ -1,25 +1,37 @@
-"""The rows of the verdict (explorer.verdict.core): one measure a row, read from the caches, and its rule.
+"""The rows of the verdict (explorer.verdict.core): one measure a row, read from the caches, and its test.
 
-Every measure is defined where it is computed (the docstrings named below); here each is taken
-per run, averaged over the replicates of each of the four nets, and compared with
-:func:`explorer.verdict.core.differs` (non-overlapping 95% CIs).
+An explanation of degradation predicts a pattern, so each row tests the two contrasts it predicts on
+its measure: the deep plain net against the shallow plain net, and against the deep residual net,
+each in the direction the explanation predicts (``Prediction``). Each contrast is a Welch test of
+the difference of the nets' means over replicates (on the log scale for positive ratios), Holm-adjusted
+over every contrast of the verdict (:mod:`explorer.verdict.contrast`). A row is "supported" when both
+contrasts are significant in the predicted direction, "ruled out" when one is significant the other
+way, and otherwise "not resolved", with the difference the test could have seen (STATUS_MEANING).
+Every measure is defined where it is computed (the docstrings named below); the time point of each
+row is the one its paper names.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..runs import Run
-from .estimates import Estimate, VerdictRow, differs
+from .contrast import contrast, decide, estimate, holm
+from .estimates import RowContrast, VerdictRow
 
 THIN = "too thin"
-VANISHED = 0.1  # a gradient ratio an order of magnitude below 1: what "vanishing" would have to mean
 
 
-def _values(nets: dict[str, list[Run]], measure: Callable[[Run], float]) -> dict[str, Estimate]:
-    """Net key -> the measure's mean ± 95% CI over the net's replicates."""
-    return {k: Estimate.of([measure(r) for r in rs]) for k, rs in nets.items()}
+def net_text(e, fmt: str = ".3g") -> str:
+    """A net's value as the page and the report show it: mean (or geometric mean) with its 95% CI and n."""
+    if e is None or e.n == 0:
+        return "not measured"
+    what = "geo. mean " if e.log_scale else ""
+    if e.n == 1:
+        return f"{what}{e.centre:{fmt}} (n=1)"
+    return f"{what}{e.centre:{fmt}} (95% CI {e.ci_low:{fmt}} to {e.ci_high:{fmt}}, n={e.n})"
 
 
 def _safe(f: Callable[[Run], float]) -> Callable[[Run], float]:
@@ -89,6 +101,14 @@ def grad_first_last(r: Run) -> float:
 
 
 @_safe
+def grad_first_last_init(r: Run) -> float:
+    """The same ratio at the run's own initial weights (BatchNorm with the batch's statistics)."""
+    s = _signal(r, "init")
+    s = s[s["block"] != "stem"]
+    return float(s["grad_norm"].iloc[0]) / float(s["grad_norm"].iloc[-1])
+
+
+@_safe
 def corr_length(r: Run) -> float:
     return _mech(r, "shatter")["length"].iloc[0]
 
@@ -105,115 +125,123 @@ def nonconvex(r: Run) -> float:
     return nonconvex_fraction(_mech(r, "landscape"))
 
 
-def _cmp(v: dict[str, Estimate], a: str, b: str) -> tuple[int | None, Estimate, Estimate]:
-    ea, eb = v.get(a, Estimate.of([])), v.get(b, Estimate.of([]))
-    return differs(ea, eb), ea, eb
+@dataclass(frozen=True)
+class Prediction:
+    """What an explanation predicts on one measure: the sign of deep plain - shallow plain and of deep plain -
+    deep residual (+1 higher, -1 lower), the time point, the scale of the test, and what the row cannot show."""
+
+    explanation: str
+    measure: str
+    fn: Callable[[Run], float]
+    vs_shallow: int
+    vs_residual: int
+    yes: str  # the pattern a yes would show
+    time: str = "after training"
+    log_scale: bool = False
+    caveat: str = ""
 
 
-def _thin(ea: Estimate, eb: Estimate, a: str, b: str) -> tuple[str, str]:
-    if ea.n == 0 or eb.n == 0:
-        missing = a if ea.n == 0 else b
-        return "not measured", f"No {missing} run has this measurement yet (compute it on its page, or train the net)."
-    return THIN, (f"Too thin to conclude: {a} {ea.text()} vs {b} {eb.text()}; a difference needs at least two "
-                  "replicates of each net.")
+def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
+    cons = "consistent with lost information but also a consequence of the worse fit: not diagnostic of a cause"
+    return [
+        Prediction("degradation (the effect to explain)", "test error, %", test_error, +1, +1,
+                   f"{P} errs more than {Ps} and than {R}"),
+        Prediction("overfitting", "train error (clean, eval mode), %", train_error, -1, -1,
+                   f"{P} fits its training set better than {Ps} and {R} (and generalises worse)"),
+        Prediction("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio, -1, -1,
+                   f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True,
+                   caveat="late in training, after the fit is decided: a symptom, not shown to be a cause"),
+        Prediction("vanishing gradients", "‖∂loss/∂block output‖, first / last block, trained weights", grad_first_last,
+                   -1, -1, f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True,
+                   caveat="at the trained weights, after the fit is decided"),
+        Prediction("exploding gradients", "‖∂loss/∂block output‖, first / last block, at initialisation",
+                   grad_first_last_init, +1, +1, f"{P}'s ratio above {Ps}'s and {R}'s (the gradient grows towards the input)",
+                   time="at initialisation", log_scale=True,
+                   caveat="one initialisation a run (its own); the initialisation sweep draws many"),
+        Prediction("lost class information", "last-stage LDA accuracy (5-fold CV), fraction", last_stage("lda_accuracy"),
+                   -1, -1, f"{P}'s last stage separates the classes less than {Ps}'s and {R}'s", caveat=cons),
+        Prediction("lost class information", "last-stage usable information (lower bound), bits",
+                   last_stage("mi_probe_bits"), -1, -1, f"{P} below {Ps} and {R}", caveat=cons),
+        Prediction("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points",
+                   lesion_drop, +1, +1, f"{P} loses more than {Ps} and {R}: lesion sensitivity tracks degradation",
+                   caveat="residual nets being robust to lesions does not by itself say why a deep plain net trains worse"),
+        Prediction("rank collapse", "stable rank (centred) of the last block's output at initialisation", rank_at_init,
+                   -1, -1, f"{P}'s rank below {Ps}'s and {R}'s", time="at initialisation", log_scale=True),
+        Prediction("shattered gradients", "correlation length of input gradients, fraction of a line (trained)",
+                   corr_length, -1, -1, f"{P}'s shorter than {Ps}'s and {R}'s", log_scale=True,
+                   caveat="measured on trained nets; Balduzzi et al. place the claim at initialisation"),
+        Prediction("loss-surface roughness", "1-D slice: total variation / single valley (1 = one valley)", wiggle_1d,
+                   +1, +1, f"{P} above {Ps} and {R}", log_scale=True,
+                   caveat="a count over one slice, not the Hessian quantities of Li et al. or PyHessian"),
+        Prediction("loss-surface roughness", "2-D slice: fraction of points curving down (non-convex)", nonconvex,
+                   +1, +1, f"{P} above {Ps} and {R}",
+                   caveat="a count over one window of one slice; a saturating bowl scores high too"),
+    ]
 
 
-def _rule(v, a, b, lower_is_yes: bool, yes: str, no: str, fmt: str = ".3g") -> tuple[str, str]:
-    """Compare net a with net b: 'supported' when a differs from b in the direction of a yes."""
-    d, ea, eb = _cmp(v, a, b)
-    if d is None:
-        return _thin(ea, eb, a, b)
-    nums = f"{a} {ea.text(fmt)} vs {b} {eb.text(fmt)}"
-    if d == 0:
-        return "not resolved", f"The 95% CIs overlap ({nums}): no difference can be claimed from these replicates."
-    if (d < 0) == lower_is_yes:
-        return "supported", f"{yes} ({nums})."
-    return "not supported", f"{no} ({nums})."
+def _values(nets: dict[str, list[Run]], fn, log_scale: bool) -> dict[str, list[float]]:
+    out = {}
+    for k, rs in nets.items():
+        v = [fn(r) for r in rs]
+        out[k] = [x for x in v if np.isfinite(x) and (x > 0 or not log_scale)]
+    return out
 
 
 def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
+    """Every row of the verdict for the four nets (see the module doc)."""
     P, Ps, R = f"plain-{d}", f"plain-{s}", f"residual-{d}"
+    preds = predictions(P, Ps, R)
+    raw = [_values(nets, p.fn, p.log_scale) for p in preds]
+    tests = []  # (row, b, predicted, Contrast or None)
+    for i, (p, v) in enumerate(zip(preds, raw)):
+        for b, sign in ((Ps, p.vs_shallow), (R, p.vs_residual)):
+            c = contrast(v[P], v[b], log_scale=p.log_scale) if v.get(P) and v.get(b) else None
+            tests.append((i, b, sign, c))
+    tested = [c.p if c is not None and not c.thin else float("nan") for _, _, _, c in tests]
+    h = holm(tested) if tests else None
+    m = sum(np.isfinite(tested))
     out = []
-
-    def add(explanation, measure, fn, yes, rule):
-        v = _values(nets, fn)
-        status, text = rule(v)
-        out.append(VerdictRow(explanation, measure, v, yes, status, text))
-
-    def degradation(v):
-        status, text = _rule(v, P, Ps, False, "The deeper plain net is worse: degradation is present",
-                             "The deeper plain net is not worse here: there is no degradation to explain", ".2f")
-        d_, er, es = _cmp(v, R, f"residual-{s}")
-        if d_ is not None:
-            text += (f" The residual nets: {R} {er.text('.2f')} vs residual-{s} {es.text('.2f')}"
-                     + (" (the deeper one is worse too)." if d_ > 0 else "."))
-        return status, text
-    add("degradation (the effect to explain)", "test error, %", test_error,
-        f"{P} errs more than {Ps} on the test set, while {R} does not", degradation)
-
-    def overfit(v):
-        d_, ea, eb = _cmp(v, P, Ps)
-        if d_ is None:
-            return _thin(ea, eb, P, Ps)
-        nums = f"train error, %: {P} {ea.text('.2f')} vs {Ps} {eb.text('.2f')}"
-        if d_ > 0:
-            return "ruled out", f"The deeper plain net fits its own training set worse ({nums}); overfitting cannot explain its higher test error."
-        if d_ < 0:
-            return "supported", f"The deeper plain net fits the training set better ({nums}): its worse test error could be overfitting."
-        return "not resolved", f"The 95% CIs overlap ({nums})."
-    add("overfitting", "train error (clean, eval mode), %", train_error,
-        f"{P} has a lower train error than {Ps} (it fits better but generalises worse)", overfit)
-
-    def vanishing(what: str, yes: str, no: str):
-        """Supported only when the deep plain net's ratio is under VANISHED and below its residual twin's."""
-        def rule(v):
-            d_, e, r = _cmp(v, P, R)
-            if d_ is None:
-                return _thin(e, r, P, R)
-            nums = f"{P} {e.text()} vs {R} {r.text()}"
-            if e.mean - e.half > VANISHED:
-                return "not supported", (f"Nothing vanishes: in {P} {what} {e.text()} times the last "
-                                         f"(a vanishing gradient would be under {VANISHED:g}; {R}: {r.text()}).")
-            if e.mean + e.half < VANISHED and d_ < 0:
-                return "supported", f"{yes} ({nums})."
-            return "not resolved", f"The numbers neither show a vanishing gradient nor rule it out ({nums})."
-        return rule
-    add("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio,
-        f"{P}'s ratio under {VANISHED:g} (an order of magnitude) and below {R}'s",
-        vanishing("the first stage's mean |grad| is", "The first stage of the deep plain net receives a smaller share of the gradient than in its residual twin",
-                  "The deep plain net's first stage gets no smaller a share of the gradient than its residual twin's"))
-    add("vanishing gradients", "‖∂loss/∂block output‖, first block / last block (trained)", grad_first_last,
-        f"{P}'s ratio under {VANISHED:g} and below {R}'s",
-        vanishing("the loss gradient at the first block is", "The loss gradient shrinks from the last block to the first in the deep plain net more than in its residual twin",
-                  "The loss gradient does not shrink towards the first block more in the deep plain net"))
-    # the comparisons of one net with another: (explanation, measure, per-run value, net a, net b,
-    # a yes is a below b, what a yes looks like, the sentence for a yes, the sentence for a no)
-    simple = [
-        ("lost class information", "last-stage LDA accuracy (5-fold CV), fraction", last_stage("lda_accuracy"), P, Ps, True,
-         f"{P}'s last stage separates the classes less than {Ps}'s",
-         "The deeper plain net's last stage separates the classes less (consistent with lost information, and also "
-         "a consequence of the worse fit)", "The deeper plain net's last stage separates the classes no worse"),
-        ("lost class information", "last-stage usable information (lower bound), bits", last_stage("mi_probe_bits"), P, Ps,
-         True, f"{P} below {Ps}", "Less usable class information is left at the deeper plain net's last stage",
-         "The deeper plain net's last stage keeps no less usable information"),
-        ("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points",
-         lesion_drop, R, P, True, f"{R} loses little, {P} collapses",
-         "Deleting one block costs the residual net far less than the plain one: it behaves like an ensemble of paths",
-         "Deleting a block costs the residual net no less than the plain one"),
-        ("rank collapse", "stable rank (centred) of the last block's output at initialisation", rank_at_init, P, R, True,
-         f"{P}'s rank near 1, below {R}'s",
-         "At initialisation the deep plain net's representations collapse towards low rank more than its residual twin's",
-         "No stronger rank collapse at initialisation in the deep plain net"),
-        ("shattered gradients", "correlation length of input gradients, fraction of a line", corr_length, P, R, True,
-         f"{P}'s shorter than {R}'s", "The deep plain net's input gradients decorrelate over shorter distances",
-         "The deep plain net's gradients are not more shattered than its residual twin's"),
-        ("loss-surface roughness", "1-D slice: total variation / single valley (1 = one valley)", wiggle_1d, P, R, False,
-         f"{P} above {R}", "The deep plain net's loss slice rises and falls more: a rougher surface",
-         "The deep plain net's loss slice is no rougher than its residual twin's"),
-        ("loss-surface roughness", "2-D slice: fraction of points curving down (non-convex)", nonconvex, P, R, False,
-         f"{P} above {R}", "More of the deep plain net's surface is non-convex",
-         "The deep plain net's surface is no less convex than its residual twin's"),
-    ]
-    for explanation, measure, fn, a, b, lower, looks, yes, no in simple:
-        add(explanation, measure, fn, looks, lambda v, a=a, b=b, lower=lower, yes=yes, no=no: _rule(v, a, b, lower, yes, no))
+    for i, p in enumerate(preds):
+        cs = []
+        for j, (row, b, sign, c) in enumerate(tests):
+            if row != i:
+                continue
+            if c is None:
+                cs.append(RowContrast(P, b, sign, None, float("nan"), "not measured", ""))
+                continue
+            dec = decide(c, sign, h.reject[j], alpha=0.05 / max(1, m))
+            cs.append(RowContrast(P, b, sign, c, h.adjusted[j], dec.outcome, dec.note))
+        values = {k: estimate(v, log_scale=p.log_scale) for k, v in raw[i].items()}
+        status, text = _status(p, cs, values)
+        out.append(VerdictRow(p.explanation, p.measure, values, p.yes, status, text, p.time, tuple(cs), p.caveat))
     return out
+
+
+def _contrast_text(c: RowContrast) -> str:
+    if c.stats is None:
+        return f"{c.a} vs {c.b}: not measured"
+    st = c.stats
+    if st.thin:
+        return f"{c.a} vs {c.b}: too thin (n = {st.n_a}, {st.n_b})"
+    what = "ratio" if st.log_scale else "difference"
+    return (f"{c.a} vs {c.b}: {what} {st.diff:.3g} (95% CI {st.ci_low:.3g} to {st.ci_high:.3g}), "
+            f"Holm p = {c.holm_p:.2g}, {c.outcome}")
+
+
+def _status(p: Prediction, cs: list[RowContrast], values) -> tuple[str, str]:
+    outcomes = [c.outcome for c in cs]
+    nums = "; ".join(_contrast_text(c) for c in cs)
+    tail = f" What this row cannot show: {p.caveat}." if p.caveat else ""
+    if "not measured" in outcomes:
+        missing = [c.b if c.stats is None and values.get(c.a) and values[c.a].n else c.a for c in cs
+                   if c.outcome == "not measured"]
+        return "not measured", f"No {', '.join(dict.fromkeys(missing))} run has this measurement yet.{tail}"
+    if "opposite" in outcomes:
+        which = " and ".join(f"{c.a} vs {c.b}" for c in cs if c.outcome == "opposite")
+        return "ruled out", f"The {which} contrast goes the other way from the prediction ({nums}).{tail}"
+    if all(o == "as predicted" for o in outcomes):
+        return "supported", f"Both contrasts go the predicted way ({nums}).{tail}"
+    if THIN in outcomes:
+        return THIN, f"A net has fewer than two replicates ({nums}).{tail}"
+    notes = " ".join(dict.fromkeys(c.note for c in cs if c.outcome == "no difference detected"))
+    return "not resolved", f"Not every predicted contrast is significant ({nums}). {notes}{tail}"

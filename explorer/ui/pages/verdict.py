@@ -4,11 +4,13 @@ import streamlit as st
 from explorer.verdict.batchnorm import findings, norm_free_table
 from explorer.verdict.fair_batchnorm import sentences as fair_sentences, table as fair_table
 from explorer.verdict.core import NETS, build
+from explorer.verdict.estimates import STATUS_MEANING
+from explorer.verdict.rows import net_text
 from explorer.ui.common import csv_button, guarded, load_runs
 
 # coloured words, not emoji (a browser without an emoji font draws empty boxes)
-STATUS_COLOR = {"supported": "green", "ruled out": "red", "not supported": "red", "not resolved": "gray",
-                "too thin": "orange", "not measured": "orange"}
+STATUS_COLOR = {"supported": "green", "ruled out": "red", "not resolved": "gray", "too thin": "orange",
+                "not measured": "orange"}
 
 
 @guarded
@@ -16,11 +18,15 @@ def render():
     st.title("Verdict")
     st.markdown(
         "Every explanation of the degradation problem, weighed against the runs present. Four nets: plain and residual "
-        "(with BatchNorm) at a shallow and a deep depth, trained with one recipe on one data set; each number is the "
-        "mean ± 95% CI (t distribution) over the replicates (seeds) of one net, n = replicates. Two nets count as "
-        "different only when their 95% CIs do not overlap; with one replicate the verdict says the evidence is too "
-        "thin. Results come from the caches (shipped for the zoo): compute missing studies on the Separability and "
-        "Mechanisms pages.")
+        "(with BatchNorm) at a shallow and a deep depth, trained with one recipe on one data set; replicates are seeds. "
+        "An explanation predicts a pattern, so each row tests the two contrasts it predicts on its measure, at the "
+        "time point its paper names: the deep plain net against the shallow plain net, and against the deep "
+        "residual net. Each contrast: Welch's difference of means (a ratio of geometric means for positive ratios) "
+        "with its 95% CI, Holm-adjusted over every contrast on the page (family-wise 0.05). Results come from the "
+        "caches (shipped for the zoo): compute missing studies on the Separability and Mechanisms pages.")
+    with st.expander("What the verdicts mean"):
+        for k, v in STATUS_MEANING.items():
+            st.markdown(f"- **{k}**: {v}.")
     runs, _ = load_runs(st.session_state.get("source", "both"))
     cifar = [r for r in runs if r.spec.family == "cifar" and r.status == "finished"]
     if not cifar:
@@ -44,17 +50,24 @@ def render():
         return
     st.caption("Nets: " + "; ".join(f"{k}: {len(ids)} run(s)" for k, ids in v.runs.items())
                + f" ({v.data}). A net with no run is reported as not measured.")
-    keys = [f"{n}-{d}" for n in NETS for d in (shallow, deep)]
-    shown = pd.DataFrame([{"explanation": r.explanation, "verdict": r.status, "measure": r.measure,
-                           **{k: r.values[k].text() if k in r.values else "no run" for k in keys},
-                           "a yes would look like": r.yes_looks_like, "why": r.verdict} for r in v.rows])
-    st.dataframe(shown, hide_index=True, width="stretch", height=38 * (len(shown) + 1),
-                 column_config={"why": st.column_config.TextColumn(width="large")})
+    def short(c):  # one contrast in a cell: the outcome first, then the number
+        if c.stats is None or c.stats.thin:
+            return c.outcome
+        return f"{c.outcome} ({'×' if c.stats.log_scale else 'Δ'} {c.stats.diff:.3g}, Holm p {c.holm_p:.2g})"
+    shown = pd.DataFrame([{"verdict": r.status, "explanation": r.explanation, "time": r.time,
+                           f"plain-{deep} vs plain-{shallow}": short(r.contrasts[0]),
+                           f"plain-{deep} vs residual-{deep}": short(r.contrasts[1]), "measure": r.measure}
+                          for r in v.rows])
+    st.dataframe(shown, hide_index=True, width="stretch", height=35 * len(shown) + 38)
+    with st.expander("Each net's value (mean, or geometric mean for ratios, with its 95% CI)"):
+        keys = [f"{n}-{d}" for n in NETS for d in (shallow, deep)]
+        st.dataframe(pd.DataFrame([{"measure": r.measure, **{k: net_text(r.values.get(k)) for k in keys}}
+                                   for r in v.rows]), hide_index=True, width="stretch")
     csv_button(v.to_frame(), "verdict.csv", "Download verdict CSV")
     st.subheader("In words")
     for r in v.rows:
-        st.markdown(f"- **{r.explanation}** ({r.measure}): :{STATUS_COLOR.get(r.status, 'gray')}[**{r.status}**]. "
-                    f"{r.verdict}")
+        st.markdown(f"- **{r.explanation}** ({r.measure}; {r.time}): :{STATUS_COLOR.get(r.status, 'gray')}"
+                    f"[**{r.status}**]. {r.verdict}")
 
     st.subheader("BatchNorm's role, tested")
     st.caption("Residual nets without BatchNorm made trainable by SkipInit (a zero-initialised scalar on each branch, "
