@@ -35,6 +35,12 @@ def color_encoding(field: str, title: str, colors: dict[str, str] | None, legend
 
 
 # --------------------------------------------------------------------------- charts
+def epoch_x(title: str = "epoch") -> alt.X:
+    """Epochs on x: from epoch 1, whole-number ticks only (a 2-epoch run gets ticks 1 and 2, not 1.05, 1.10)."""
+    return alt.X("epoch:Q", title=title, scale=alt.Scale(domainMin=1, nice=False),
+                 axis=alt.Axis(tickMinStep=1, format="d"))
+
+
 def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | None = None,
                  splits: tuple[str, ...] = ("train", "test"), colors: dict[str, str] | None = None) -> alt.Chart:
     """Per-epoch curves; with ``band_kind`` the replicates of a condition become a mean line and a band."""
@@ -45,7 +51,7 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
     if band_kind:
         g = band(df, ["group", "group_label", "condition_label", "split", "epoch"], value, band_kind, clip=clip)
         sel = alt.selection_point(fields=["condition_label"], bind="legend")
-        base = alt.Chart(g).encode(x=alt.X("epoch:Q", title="epoch"), detail="group:N",
+        base = alt.Chart(g).encode(x=epoch_x(), detail="group:N",
                                    color=color_encoding("condition_label:N", "condition", colors), strokeDash=dash)
         title_y = f"{value} (mean over replicates)"
         line = base.mark_line(point=True).encode(
@@ -58,7 +64,7 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
             title=f"{value} per epoch; band: mean ± {band_kind} over the replicates of each condition", height=320)
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
     chart = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("epoch:Q"), y=alt.Y(f"{value}:Q", title=value), detail="run:N",
+        x=epoch_x(), y=alt.Y(f"{value}:Q", title=value), detail="run:N",
         color=color_encoding("condition_label:N", "condition (one line a run)", colors), strokeDash=dash,
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
         tooltip=["run", "status", "split", "epoch", alt.Tooltip(f"{value}:Q", format=".4f")])
@@ -69,7 +75,7 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
 def gap_chart(gap: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
     return alt.Chart(gap).mark_line(point=True).encode(
-        x="epoch:Q", y=alt.Y("gap:Q", title="clean train accuracy − test accuracy"), detail="run:N",
+        x=epoch_x(), y=alt.Y("gap:Q", title="train − test accuracy"), detail="run:N",
         color=color_encoding("condition_label:N", "condition (one line a run)", colors),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
         tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".4f")],
