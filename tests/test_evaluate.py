@@ -188,10 +188,18 @@ def test_app_import_then_evaluate(app, tmp_path, digits):
     torch.save({"state_dict": akamaster_layout(src), "best_prec1": 91.2}, buf, _use_new_zipfile_serialization=False)
     at = app
     assert set(at.file_uploader(key="imp_file").allowed_type) == {".th", ".tar", ".ckpt", ".bin", ".pt", ".pth", ".safetensors"}
-    at.file_uploader(key="imp_file").set_value(("resnet20-12fca82f.th", buf.getvalue(), "application/octet-stream"))
-    at.text_input(key="imp_data").set_value("digits")
+    at.file_uploader(key="imp_file").set_value(("resnet20-12fca82f.th", buf.getvalue(), "application/octet-stream")).run()
+    assert at.selectbox(key="imp_data_choice").value is None  # no silent default data set
+    assert any("suggests CIFAR-10" in c.value for c in at.caption)  # the common CIFAR ResNet file name
+    at.button(key="imp_go").click().run()
+    assert any("Choose the data set" in e.value for e in at.error)
+    at.selectbox(key="imp_data_choice").set_value("digits").run()
     at.selectbox(key="imp_norm").set_value("custom").run()
     at.text_input(key="imp_norm_custom").set_value("0.5,0.5,0.5/0.5,0.5,0.5")
+    at.button(key="imp_go").click().run()
+    assert any("confirm that these weights were trained on digits" in e.value for e in at.error)
+    assert not (tmp_path / "own").exists() or not list_runs(tmp_path / "own").runs  # nothing imported unconfirmed
+    at.checkbox(key="imp_digits_ok").check().run()
     at.button(key="imp_go").click().run()
     assert not at.error and not at.exception, [e.value for e in at.error]
     assert any("Imported as resnet20" in s.value for s in at.success)
@@ -222,6 +230,7 @@ def test_app_refuses_a_bad_normalization(app, tmp_path):
     torch.save(build_model("resnet20").state_dict(), buf)
     at = app
     at.file_uploader(key="imp_file").set_value(("w.pt", buf.getvalue(), "application/octet-stream"))
+    at.selectbox(key="imp_data_choice").set_value("unknown")
     at.selectbox(key="imp_norm").set_value("custom").run()
     at.text_input(key="imp_norm_custom").set_value("0.5,0.5/0.5")
     at.button(key="imp_go").click().run()

@@ -90,3 +90,9 @@ def test_the_section_says_the_sweep_and_each_test_in_words(runs):
     assert any(w.startswith("no BN + SkipInit at lr 0.05: test error 14.50%") and "as predicted" in w
                and "closes 52% of the no-BN gap" in w for w in words)
     assert fb.sentences([]) == []
+
+
+def test_the_choice_is_made_before_any_full_run_exists(runs):
+    sweep_only = [r for r in runs if r.record.train.epochs == fb.SWEEP_EPOCHS]
+    assert fb.chosen_rates(sweep_only) == fb.chosen_rates(runs)
+    assert fb.compare(sweep_only) == []  # nothing to compare until the full-budget runs land

@@ -23,6 +23,41 @@ def _normalization():
     return lambda: parse_normalization(custom if kind == "custom" else kind)
 
 
+DATA_CHOICES = {"cifar-zip": "CIFAR-10 (the JPEG copy's zip)", "cifar10": "CIFAR-10 (torchvision's files)",
+                "digits": "digits (scikit-learn's 8x8, upsampled)", "path": "another folder or .zip", "unknown": "unknown"}
+
+
+def suggest_data(filename: str) -> str | None:
+    """The data set a checkpoint's file name suggests: CIFAR-10 for the common CIFAR ResNet files
+    (``resnet20-12fca82f.th``, names with "cifar"), digits for names with "digits"; None otherwise."""
+    import re
+    name = (filename or "").lower()
+    if "digits" in name:
+        return "digits"
+    if "cifar" in name or re.fullmatch(r"resnet\d+-[0-9a-f]{8}\.th", name):
+        return "cifar-zip" if SHARED_ZIP.exists() else "cifar10"
+    return None
+
+
+def _trained_on(up) -> tuple[str | None, bool]:
+    """The data set the user says the weights were trained on (no silent default), and whether it is confirmed."""
+    hint = suggest_data(up.name) if up is not None else None
+    choice = st.selectbox("Data set it was trained on", list(DATA_CHOICES), format_func=DATA_CHOICES.get, index=None,
+                          placeholder="choose the data set the weights were trained on", key="imp_data_choice",
+                          help="It decides which test images the run is evaluated on and which probe set it is analysed "
+                               "with; a wrong one gives wrong numbers without a word.")
+    if hint and choice is None:
+        st.caption(f"The file's name suggests {DATA_CHOICES[hint]}.")
+    path = st.text_input("Folder or .zip", value="", key="imp_data_path", disabled=choice != "path")
+    confirmed = True
+    if choice == "digits":  # every model here takes 32x32 RGB input: digits and CIFAR-10 models look alike
+        confirmed = st.checkbox("Yes, these weights were trained on digits (a CIFAR-10 model evaluated on digits "
+                                "scores near chance)", key="imp_digits_ok")
+    source = {"cifar-zip": str(SHARED_ZIP), "cifar10": "cifar10", "digits": "digits", "path": path.strip(),
+              "unknown": ""}.get(choice)
+    return source, confirmed
+
+
 def _upload(owner: str) -> None:
     from ..importer import EXTENSIONS, import_file
     from ..jobs.runner import data_info
@@ -33,13 +68,18 @@ def _upload(owner: str) -> None:
                "`module.` prefixes, `{'state_dict': ...}` wrappers) and torchvision (downsample/fc) are mapped.")
     up = st.file_uploader("Weights file", type=[e.lstrip(".") for e in EXTENSIONS], key="imp_file")
     family, depth, residual, batchnorm = model_widgets("imp")
-    trained_on = st.text_input("Data set it was trained on (digits, cifar10, a folder or .zip; blank: unknown)",
-                               value=str(SHARED_ZIP) if SHARED_ZIP.exists() else "digits", key="imp_data")
+    trained_on, confirmed = _trained_on(up)
     norm = _normalization()
     if not st.button("Import", key="imp_go"):
         return
     if up is None:
         st.error("Choose a weights file first.")
+        return
+    if trained_on is None:
+        st.error("Choose the data set the weights were trained on (or 'unknown').")
+        return
+    if not confirmed:
+        st.error("Tick the box to confirm that these weights were trained on digits, or choose another data set.")
         return
     cap = settings.max_upload_bytes()
     if up.size > cap:  # refused by its declared size, before its bytes are parsed
@@ -75,7 +115,7 @@ def _evaluate(owner: str) -> None:
     if not runs:
         return
     st.markdown("**Evaluate** (test accuracy, loss and per-class accuracy on the full test split)")
-    override = st.text_input("Data set to evaluate on (--data; blank: the one each run records)", value="",
+    override = st.text_input("Data set to evaluate on (blank: the one each run records)", value="",
                              key="imp_eval_data").strip()
     for r in runs:
         c1, c2 = st.columns([5, 1])

@@ -11,7 +11,7 @@ held out of the training images (the test set chooses nothing), three seeds each
   with replacement, 2,000 resamples, percentile 95%; with n = 3 a rough interval, said so).
 
 A study run is a cifar-family residual net trained on all images minus a validation split
-(``train.val`` set); the sweep's budget is the shorter one among the study's runs.
+(``train.val`` set); the sweep's runs have ``SWEEP_EPOCHS`` epochs, the comparison's ``FULL_EPOCHS``.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from .contrast import Contrast, NetEstimate, contrast, decide, estimate, holm
 NETS = ("BN", "no BN", "no BN + SkipInit", "no BN + Fixup")
 SCHEMES = NETS[2:]
 BOOTSTRAP = {"resamples": 2000, "seed": 0}
+SWEEP_RATES = (0.1, 0.05, 0.02)
+SWEEP_EPOCHS = 5  # the sweep's shorter budget (cosine over 5 epochs, one warm-up epoch)
+FULL_EPOCHS = 20  # the zoo's shared recipe
 
 
 def net_of(r: Run) -> str | None:
@@ -41,9 +44,8 @@ def study_runs(runs: list[Run], depth: int = 20) -> list[Run]:
             and net_of(r) is not None and r.status in ("finished", "diverged")]
 
 
-def _budgets(runs: list[Run]) -> tuple[int, int] | None:
-    epochs = sorted({r.record.train.epochs for r in runs})
-    return (epochs[0], epochs[-1]) if len(epochs) >= 2 else None
+def _budgets(runs: list[Run]) -> tuple[int, int]:
+    return SWEEP_EPOCHS, FULL_EPOCHS
 
 
 def _val_error(r: Run) -> float:
@@ -59,11 +61,8 @@ def sweep(runs: list[Run], depth: int = 20) -> pd.DataFrame:
     """One row a (net, rate) of the sweep: final validation error % (inf: diverged), epochs, run ids."""
     rs = study_runs(runs, depth)
     b = _budgets(rs)
-    rows = []
-    if b is not None:
-        for r in (r for r in rs if r.record.train.epochs == b[0]):
-            rows.append({"net": net_of(r), "lr": r.record.train.lr, "epochs": b[0], "val error %": _val_error(r),
-                         "status": r.status, "run": r.id})
+    rows = [{"net": net_of(r), "lr": r.record.train.lr, "epochs": b[0], "val error %": _val_error(r),
+             "status": r.status, "run": r.id} for r in rs if r.record.train.epochs == b[0]]
     return pd.DataFrame(rows, columns=["net", "lr", "epochs", "val error %", "status", "run"])
 
 
@@ -121,7 +120,7 @@ def compare(runs: list[Run], depth: int = 20) -> list[SchemeResult]:
     rs = study_runs(runs, depth)
     b = _budgets(rs)
     rates = chosen_rates(runs, depth)
-    full = {n: [r for r in rs if net_of(r) == n and b is not None and r.record.train.epochs == b[1]
+    full = {n: [r for r in rs if net_of(r) == n and r.record.train.epochs == b[1]
                 and math.isclose(r.record.train.lr, rates.get(n, 0.1))] for n in NETS}
     errs = {n: _errors(v) for n, v in full.items()}
     base = {n: SchemeResult(n, rates.get(n, 0.1), estimate(errs[n]), sum(r.status == "diverged" for r in full[n]),
