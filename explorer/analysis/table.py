@@ -97,7 +97,7 @@ def run_features(run: Run, probe: ProbeSet, mean, std, reduction: str = "gap", *
     gap features of the same pass too, so that the CKA views (gap) need no second pass.
     """
     gap_key = {**input_key(run, probe, mean, std, "gap"), "kind": "features"}
-    cached = cache.read_arrays(gap_key) if use_cache else None
+    cached = cache.read_arrays(gap_key, rows=len(probe.labels), min_cols=2) if use_cache else None  # (n_probe, d>1), finite
     if cached is not None and set(cached) == set(run.spec.stage_names):
         if reduction == "gap":
             return {s: cached[s] for s in run.spec.stage_names}

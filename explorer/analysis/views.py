@@ -24,7 +24,7 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
     mean, std = run_mean_std(run, ds)
     y = probe.labels.numpy()
     key = projections_key(run, probe, mean, std, reduction)
-    found = cache.read_arrays(key) or {}
+    found = cache.read_arrays(key, rows=len(y), cols=2) or {}  # (n_probe, 2) a view
     xy = found.get(f"{stage}|{method}")
     if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
         feats = run_features(run, probe, mean, std, reduction)

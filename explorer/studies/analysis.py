@@ -197,7 +197,7 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     for k in reads if use_cache else []:
         entry = cache.read_json(k)
         rows = entry.get("rows") if entry else None
-        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        if rows_fit(kind, rows):
             if ship:  # found in the user's cache: ship that entry as it is
                 cache.write_json(k, {"rows": rows}, shipped=True)
             break
@@ -217,6 +217,23 @@ def mechanism_table(run: Run, kind: str, data: Dataset | str | None = None, *, u
     df.insert(0, "run_id", run.id)
     df["probe_hash"], df["probe_note"] = probe.hash, note
     return df
+
+
+# the columns every row of a study's table has (more may follow); a cached entry without them is a miss
+_NUM, _OPT = (int, float), (int, float, str, type(None))
+ROW_COLUMNS = {"lesion": {"view": str, "baseline_accuracy": _NUM, "n": int},
+               "profile": {"stage": str, "block": _OPT, "n": int},
+               "signal": {"stage": str, "block": _OPT, "n": int},
+               "landscape": {"view": str, "loss": _NUM + (type(None),), "accuracy": _NUM + (type(None),)},
+               "shatter": {"lag": _NUM, "correlation": _NUM + (type(None),)}}
+
+
+def rows_fit(kind: str, rows) -> bool:
+    """Whether cached rows are a table of ``kind``: a non-empty list of objects with its columns, typed."""
+    need = ROW_COLUMNS.get(kind, {})
+    return isinstance(rows, list) and bool(rows) and all(
+        isinstance(r, dict) and all(k in r and isinstance(r[k], t) and not isinstance(r[k], bool) for k, t in need.items())
+        for r in rows)
 
 
 def json_rows(df: pd.DataFrame) -> list[dict]:
