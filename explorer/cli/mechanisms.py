@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..settings import zoo_root
+from ..settings import owner, zoo_root
 
 
 def add_parser(sub):
@@ -49,7 +49,8 @@ def run(a) -> int:
     shat = ShatterSettings(lines=a.lines, target=a.target, **(points if a.kind == "shatter" else {}))
     def report(fraction: float, run_id: str = "", what: str = "") -> None:
         if a.progress_file is not None:  # the app reads our pid from here to know the study is alive
-            atomic_write_json(a.progress_file, {"fraction": fraction, "run": run_id, "what": what, "pid": os.getpid()})
+            atomic_write_json(a.progress_file, {"fraction": fraction, "run": run_id, "what": what, "pid": os.getpid(),
+                                                "owner": owner()})
     report(0.0, what="loading")
     runs = [open_run(a.root or zoo_root(), rid) for rid in a.run_ids]
     parts = []

@@ -105,7 +105,7 @@ def render():
         started = [r for r in missing if active(r)]
         if st.button(f"Compute the landscape of {len(missing)} run(s) in the background", key="mx_bg", type="primary"):
             for r in missing:
-                study_jobs.start(r, kind, land, shat)
+                study_jobs.start(r, kind, land, shat, owner=st.session_state.get("session_owner", ""))
             started = missing
         st.info(f"{len(missing)} of {len(runs)} selected runs have no landscape at these settings ("
                 + ", ".join(labels.run[r.id] for r in missing[:5]) + f"). It costs {land.points * 2 + land.grid ** 2} "
