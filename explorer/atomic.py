@@ -1,6 +1,7 @@
 """Files in and out, guarded: the one door every reader goes through, and atomic writes.
 
-Reading (:func:`read_capped`, :func:`read_json_capped`, :func:`hash_capped`, :func:`tail_capped`):
+Reading (:func:`read_capped`, :func:`read_json_capped`, :func:`open_capped`, :func:`hash_capped`,
+:func:`tail_capped`):
 only a regular file is read (no FIFO, device, socket or folder), a link only while it stays inside
 its folder (``within``, by default the file's own), opened without blocking (``O_NONBLOCK``, then
 ``fstat`` says what was really opened) and never past a size cap chosen for that kind of file.
@@ -89,6 +90,13 @@ def read_capped(path: str | Path, cap: int, *, within: str | Path | None = None,
     if len(data) > cap:
         raise _grew(name, cap)
     return data
+
+
+def open_capped(path: str | Path, cap: int, *, within: str | Path | None = None, what: str = "file",
+                label: str | None = None):
+    """The regular file ``path`` of at most ``cap`` bytes, open for binary reading (for readers that seek: zip, npz)."""
+    fd, _ = _open(path, cap, within, what, label)
+    return os.fdopen(fd, "rb")
 
 
 def hash_capped(path: str | Path, cap: int, *, within: str | Path | None = None, what: str = "file",
