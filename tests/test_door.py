@@ -116,3 +116,34 @@ def test_stale_temporary_files_are_cleaned(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert clean_stale_temps(tmp_path, 3600) == 1
     assert not old.exists() and new.exists()
+
+
+# ---- the audit's attacks (bench/audit.py), one test each ---------------------------------------
+
+def _audit():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("audit", ROOT / "bench" / "audit.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+AUDIT = _audit()
+
+
+@pytest.fixture(scope="module")
+def audit_ctx(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in ("EXPLORER_CACHE", "EXPLORER_DEPLOY")}
+    ctx = AUDIT.make_context(tmp_path_factory.mktemp("audit"))
+    yield ctx
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.mark.parametrize("attack", AUDIT.ATTACKS, ids=[a.__name__ for a in AUDIT.ATTACKS])
+def test_attack_holds(attack, audit_ctx):
+    detail = attack(audit_ctx)
+    assert isinstance(detail, str) and "Traceback" not in detail and "\n" not in detail.strip()

@@ -85,10 +85,14 @@ def _read(progress: Path) -> _Progress | None:
     def num(v, lo=-math.inf, hi=math.inf) -> float:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
         return float(v) if ok else 0.0
-    what, owner = p.get("what"), p.get("owner")
-    return _Progress(num(p.get("fraction"), 0.0, 1.0), what[:200] if isinstance(what, str) else "",
-                     valid_pid(p.get("pid")), num(p.get("started"), 0.0, time.time() + 5),
-                     owner if isinstance(owner, str) else "")
+    what, owner, pid = p.get("what"), p.get("owner"), valid_pid(p.get("pid"))
+    if pid is None and what == "starting":  # before the child's first write: the pid its launcher recorded
+        try:
+            pid = valid_pid(read_json_capped(progress.with_suffix(".pid"), PROGRESS_CAP, what="study pid file").get("pid"))
+        except FileRefused:
+            pid = None
+    return _Progress(num(p.get("fraction"), 0.0, 1.0), what[:200] if isinstance(what, str) else "", pid,
+                     num(p.get("started"), 0.0, time.time() + 5), owner if isinstance(owner, str) else "")
 
 
 def _alive(progress: Path, p: _Progress) -> bool:
@@ -128,7 +132,7 @@ def status(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings) 
 def _active() -> list[_Progress]:
     """The studies running or starting now (waiting ones not counted)."""
     out = []
-    for f in sorted(_folder().glob("*.json")):
+    for f in sorted(_folder().glob("*.json")):  # progress files (pid files end in .pid)
         p = _read(f)
         if p is not None and not p.waiting and _alive(f, p):
             out.append(p)
@@ -167,11 +171,14 @@ def _launch(run: Run, kind: str, land: LandscapeSettings, shat: ShatterSettings,
            "--images", str(land.images), "--grid", str(land.grid), "--span", str(land.span),
            "--points", str(land.points if kind == "landscape" else shat.points), "--lines", str(shat.lines),
            "--target", shat.target, "--progress-file", str(progress)]
-    # written before the launch, so that it never overwrites what the child has already written
+    # written before the launch, so that it never overwrites what the child has already written; the child's
+    # pid goes beside it, so that a study can be checked and stopped before its first progress write
+    progress.with_suffix(".pid").unlink(missing_ok=True)
     atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": None, "started": time.time(), "owner": owner})
     with open(log, "wb") as out:  # written, never read here: the log is read through the door (tail_capped)
-        subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True, env={**os.environ, "EXPLORER_OWNER": owner})
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, "EXPLORER_OWNER": owner})
+    atomic_write_json(progress.with_suffix(".pid"), {"pid": proc.pid})
 
 
 def _stop(progress: Path, owner: str, why: str, quiet: bool = False) -> bool:

@@ -38,33 +38,33 @@ def _where(path: Path) -> str:
     return f"{path.name} in {shorten(path.parent.name, 80)}"
 
 
+def _refused(path: Path, e: FileRefused) -> RunError:
+    if isinstance(e, FileMissing):
+        return RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.")
+    return RunError(str(e).replace("a link out of its folder", "a link out of its run folder"))
+
+
 def read_bounded(path: Path, cap: int) -> bytes:
     """The bytes of a regular file of at most ``cap`` bytes; a link must stay in its folder (explorer.atomic's door)."""
     try:
         return read_capped(path, cap, within=path.parent, what="run file", label=_where(path))
-    except FileMissing:
-        raise RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.") from None
     except FileRefused as e:
-        raise RunError(str(e).replace("a link out of its folder", "a link out of its run folder")) from None
+        raise _refused(path, e) from None
 
 
 def hash_bounded(path: Path, cap: int) -> str:
     """sha256 (hex) of a run file of at most ``cap`` bytes, read in bounded chunks through the same door."""
     try:
         return hash_capped(path, cap, within=path.parent, what="run file", label=_where(path))
-    except FileMissing:
-        raise RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.") from None
     except FileRefused as e:
-        raise RunError(str(e)) from None
+        raise _refused(path, e) from None
 
 
 def read_json(path: Path, cap: int = JSON_CAP) -> dict:
     try:
         return read_json_capped(path, cap, within=path.parent, what="run file", depth=JSON_DEPTH, label=_where(path))
-    except FileMissing:
-        raise RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.") from None
     except FileRefused as e:
-        raise RunError(str(e)) from None
+        raise _refused(path, e) from None
 
 
 def st_metadata(data: bytes) -> dict:
