@@ -278,6 +278,8 @@ def run_name_not_utf8(ctx):
     for r in [*listing.runs, *listing.broken]:
         str(r.path).encode("utf-8")  # what st.cache_data's hashing did with the name
     pickle.dumps(listing)
+    from explorer.ui.common import _signature  # the app's cached listing is keyed on it (st.cache_data hashes it)
+    repr(_signature(store)).encode("utf-8")
     return f"broken: {broken.id}: {broken.reason[:60]}"
 
 

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..atomic import FileRefused, atomic_write_json, check_output
 from .job import ACTIVE, Job, JobError, SeedResult, process_runs, progress_event
 from ..runs.files import RunError, read_json
 from ..models import ModelSpec
@@ -119,7 +119,13 @@ def worker_alive(job: Job) -> bool:
 
 def _start(job: Job) -> None:
     d = _dir(Path(job.root))
-    log = open(d / f"{job.id}.log", "ab")
+    try:
+        check_output(d / f"{job.id}.log")  # a FIFO planted as the log would block the open below
+    except FileRefused as e:
+        job.status, job.ended, job.message = "failed", time.time(), str(e)
+        _save(job)
+        return
+    log = open(d / f"{job.id}.log", "ab")  # written, never read here
     cmd = [sys.executable, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id))]
     env = {**os.environ, "EXPLORER_OWNER": job.owner}
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -166,7 +172,7 @@ def tick(root: Path, max_running: int = 1) -> list[Job]:
         for job in jobs:
             if job.status == "queued" and running < max_running:
                 _start(job)
-                running += 1
+                running += job.status == "running"
     return jobs
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts.common import color_map
-from ..runs import BrokenRun, Run, label_runs, list_runs, main_runs
+from ..runs import BrokenRun, Run, escaped_name, label_runs, list_runs, main_runs
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -49,9 +49,9 @@ def _signature(root: Path) -> tuple:
     for p in sorted(root.iterdir()):
         c = p / "config.json"
         try:
-            sig.append((p.name, c.stat().st_mtime_ns))
+            sig.append((escaped_name(p.name), c.stat().st_mtime_ns))  # hashed by st.cache_data: valid UTF-8 only
         except OSError:
-            sig.append((p.name, 0))
+            sig.append((escaped_name(p.name), 0))
     return tuple(sig)
 
 
