@@ -15,6 +15,8 @@ and the CLI all read and write the same stores.
 | EXPLORER_DEPLOY | 0 | 1: shared-server mode (the limits below apply) |
 | EXPLORER_MAX_QUEUE | 4 | deploy mode: queued + running jobs allowed at once |
 | EXPLORER_MAX_RUNNING | 1 | training jobs running at the same time |
+| EXPLORER_MAX_STUDIES | 4 | background mechanism studies running at the same time, all sessions together |
+| EXPLORER_MAX_STUDIES_SESSION | 2 | deploy mode: background studies one session may run at once |
 | EXPLORER_MAX_UPLOAD_MB | 50 | largest accepted upload (also capped by .streamlit/config.toml) |
 | EXPLORER_OWNER | (empty) | set by the app on its jobs: the session that queued them |
 | EXPLORER_WORKERS | cores - 1, at most 2 | processes that score separability metrics beside the app or CLI; 0: in its own process |
@@ -103,6 +105,14 @@ def max_queue() -> int:
 
 def max_running() -> int:
     return _int("EXPLORER_MAX_RUNNING", 1)
+
+
+def max_studies() -> int:
+    return _int("EXPLORER_MAX_STUDIES", 4)
+
+
+def max_studies_session() -> int:
+    return _int("EXPLORER_MAX_STUDIES_SESSION", 2)
 
 
 def max_upload_bytes() -> int:

@@ -55,12 +55,25 @@ def test_deploy_refuses_paths_outside_roots(deployed):
 
 
 def test_deploy_queue_limit(deployed):
-    # a job that is running (its pid is this test process, which is alive) fills the queue of 1
+    # a job that is running fills the queue of 1: its pid is a live process whose command line is this job's
+    # worker (a stand-in that sleeps; a pid alone, such as this test process's, would be stale)
+    import subprocess
+    import sys
     from explorer.models import parse_model_name
     from explorer.train import TrainConfig
     job = jobs.submit(deployed, parse_model_name("resnet8"), TrainConfig(epochs=1), [0], "digits", owner="other")
-    job.status, job.pid = "running", os.getpid()
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "-m", "explorer", "worker",
+                               str(jobs.job_file(deployed, job.id))])
+    job.status, job.pid = "running", worker.pid
     jobs._save(job)
+    try:
+        _queue_is_full(deployed, job)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def _queue_is_full(deployed, job):
     at = _train_page()
     at.radio(key="tr_data").set_value("digits (offline, tiny)")
     next(b for b in at.button if b.label == "Queue training").click().run()

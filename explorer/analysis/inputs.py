@@ -11,7 +11,6 @@ Every consumer (the separability table, the 2-D views, the studies, evaluation) 
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from .. import __version__
 from ..data import Dataset, DataError, ProbeSet, load_dataset, probe_set, resolve_probe
 from ..runs import Run, RunError
+from ..runs.files import WEIGHTS_CAP, hash_bounded
 
 
 @dataclass(frozen=True)
@@ -111,14 +111,20 @@ def forget() -> None:
 
 
 def weights_hash(run: Run) -> str:
-    """sha256 of the run's weights file (24 hex digits), remembered while the file is unchanged."""
+    """sha256 of the run's weights file (24 hex digits), remembered while the file is unchanged.
+
+    Hashed through the run store's door: a FIFO, device or link out of the run folder is a RunError,
+    and the file is read in bounded chunks, never whole."""
     p = run.weights_file()
     if p is None:
         raise RunError(f"Run {run.id} has no weights to analyse (no finished epoch, or weights not shipped).")
-    st = p.stat()
-    return _hash_file(str(p), st.st_mtime_ns, st.st_size)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise RunError(f"{p.name} of run {run.id} cannot be read ({e.strerror or type(e).__name__}).") from None
+    return _hash_file(p, st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=256)
-def _hash_file(path: str, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24]
+def _hash_file(path: Path, mtime_ns: int, size: int) -> str:
+    return hash_bounded(path, WEIGHTS_CAP)[:24]

@@ -100,7 +100,8 @@ def run_features(inputs: AnalysisInputs, reduction: str = "gap", *,
     """
     run = inputs.run
     gap_key = {**inputs.key("gap"), "kind": "features"}
-    cached = cache.read_arrays(gap_key) if use_cache else None
+    # (n_probe, d>1), finite
+    cached = cache.read_arrays(gap_key, rows=len(inputs.probe.labels), min_cols=2) if use_cache else None
     if cached is not None and set(cached) == set(run.spec.stage_names):
         if reduction == "gap":
             return {s: cached[s] for s in run.spec.stage_names}

@@ -24,7 +24,7 @@ def stage_points(run: Run, stage: str, reduction: str, method: str) -> pd.DataFr
     probe = inputs.probe
     y = probe.labels.numpy()
     key = {**inputs.key(reduction), "kind": "projections"}
-    found = cache.read_arrays(key) or {}
+    found = cache.read_arrays(key, rows=len(y), cols=2) or {}  # (n_probe, 2) a view
     xy = found.get(f"{stage}|{method}")
     if xy is None:  # not cached, or a view that failed: compute it (once more, to say why)
         feats = run_features(inputs, reduction)

@@ -8,7 +8,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..settings import zoo_root
+from ..settings import owner, zoo_root
 
 
 def _flags():
@@ -68,7 +68,8 @@ def run(a) -> int:
 
     def report(fraction: float, run_id: str = "", what: str = "") -> None:
         if a.progress_file is not None:  # the app reads our pid from here to know the study is alive
-            atomic_write_json(a.progress_file, {"fraction": fraction, "run": run_id, "what": what, "pid": os.getpid()})
+            atomic_write_json(a.progress_file, {"fraction": fraction, "run": run_id, "what": what, "pid": os.getpid(),
+                                                "owner": owner()})
 
     report(0.0, what="loading")
     runs = [open_run(a.root or zoo_root(), rid) for rid in a.run_ids]

@@ -5,7 +5,6 @@ Started by the app's job queue (explorer.jobs.queue); not meant to be typed by h
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from ..atomic import atomic_write_json
@@ -18,12 +17,29 @@ def add_parser(sub):
     return w
 
 
+JOB_CAP = 1024 * 1024  # a job file is a few KB
+
+
+def read_job(path: Path):
+    """The job in ``path``, through the reading door and validated; a ValueError of one sentence otherwise."""
+    from ..atomic import FileRefused, read_json_capped
+    from ..jobs.queue import Job, JobError
+
+    try:
+        job = Job.from_json(read_json_capped(path, JOB_CAP, what="job file"))
+    except (FileRefused, JobError) as e:
+        raise ValueError(f"Not a usable job file: {e}") from None
+    if path.name != f"{job.id}.json":
+        raise ValueError(f"Not a usable job file: {path.name} holds job {job.id}; a job file is named <id>.json.")
+    return job
+
+
 def run(a) -> int:
-    from ..jobs.queue import Job, SeedResult
+    from ..jobs.queue import SeedResult
     from ..jobs.runner import progress_file_writer
     from .train import train_seeds
 
-    job = Job.from_json(json.loads(a.job_file.read_text()))
+    job = read_job(a.job_file)
     base = a.job_file.with_suffix("")
     result_file, progress_file = Path(f"{base}.result.json"), Path(f"{base}.progress.json")
     results: list[SeedResult] = []

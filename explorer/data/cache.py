@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, open_capped
 from .dataset import IMAGE_SIZE, Dataset
+
+MAX_CACHED_BYTES = 8 * 1024**3  # decoded images of the largest accepted archive (4 GB of JPEGs), with room
 
 _KEYS = {"key", "train_x", "train_y", "test_x", "test_y", "classes", "description", "fingerprint"}
 
@@ -56,12 +58,15 @@ def read_cached(path: Path, key: str) -> CachedArrays | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open_capped(path, MAX_CACHED_BYTES, what="decoded data set") as fh, np.load(fh, allow_pickle=False) as npz:
             hit = _valid({name: npz[name] for name in npz.files}, key)
     except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
         hit = None
     if hit is None:
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # a folder or a file not ours to remove: stays a miss
+            pass
     return hit
 
 

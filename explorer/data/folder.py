@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import settings
+from ..atomic import FileRefused, open_capped, read_capped
 from .cache import read_cached, write_cached
 from .dataset import CIFAR10_CLASSES, IMAGE_SIZE, JPEG_COPY, DataError, Dataset, default_cache_dir, make_dataset, shown
 
@@ -51,9 +52,14 @@ class _Source:
         if self.roots is not None and (path.exists() or path.is_symlink()) and not _inside(path, self.roots):
             raise DataError(f"{shown(path)} is outside the folders data may come from here ({self._roots()}).")
         if path.is_file():
-            if not zipfile.is_zipfile(path):
+            try:  # through the door: a regular file (the path is the user's own choice: a link may lead anywhere)
+                fh = open_capped(path, MAX_ZIP_TOTAL_BYTES, within="/", what="data archive")
+            except FileRefused as e:
+                raise DataError(str(e)) from None
+            if not zipfile.is_zipfile(fh):
+                fh.close()
                 raise DataError(f"{shown(path)} is a file but not a .zip; expected a folder or a .zip with train/ and test/.")
-            self.zip = zipfile.ZipFile(path)
+            self.zip = zipfile.ZipFile(fh)
             self.infos = {}
             total = 0
             for info in self.zip.infolist():
@@ -108,16 +114,12 @@ class _Source:
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
                 raise DataError(f"{shown(self.path)}: member {rel!r} is damaged ({type(e).__name__}); "
                                 "expected an intact archive.") from None
-        p = self.check_allowed(rel)
+        p = self.check_allowed(rel)  # where links may lead is the allowed roots' matter; the door checks the rest
         try:
-            st = p.stat()
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ZIP_MEMBER_BYTES:
-                raise DataError(f"{shown(self.path)}: {rel!r} is not an image file of at most "
-                                f"{MAX_ZIP_MEMBER_BYTES:,} bytes (a 32x32 image is a few KB).")
-            with open(p, "rb") as f:
-                return f.read(MAX_ZIP_MEMBER_BYTES + 1)
-        except OSError as e:
-            raise DataError(f"{shown(self.path)}: {rel!r} cannot be read ({e.strerror or type(e).__name__}).") from None
+            return read_capped(p, MAX_ZIP_MEMBER_BYTES, within="/", what="image file (a 32x32 image is a few KB)",
+                               label=f"{shown(self.path)}: {rel!r}")
+        except FileRefused as e:
+            raise DataError(str(e)) from None
 
 
 def _layout(src: _Source) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .. import settings
-from ..atomic import atomic_write_bytes
+from ..atomic import FileMissing, FileRefused, atomic_write_bytes, read_capped
 from .dataset import IMAGE_SIZE, DataError, Dataset, content_fingerprint, shown
 
 PROBE_SIZE = 500
@@ -104,18 +104,31 @@ def write_shipped_probe(dataset: Dataset, path: str | Path | None = None) -> Pat
     return out
 
 
-def probe_metadata(path: Path) -> dict[str, str]:
-    """The string metadata of a probe file (its header only); a DataError when unreadable."""
-    from safetensors import safe_open
-
+def probe_metadata(path: Path, data: bytes | None = None) -> dict[str, str]:
+    """The string metadata of a probe file (read through the door unless its ``data`` is given); a DataError
+    when unreadable."""
+    data = _probe_bytes(path) if data is None else data
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+        n = int.from_bytes(data[:8], "little")
+        if not 0 < n <= len(data) - 8:
+            raise ValueError("header length beyond the file")
+        meta = json.loads(data[8:8 + n]).get("__metadata__") or {}
+        if not (isinstance(meta, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())):
+            raise ValueError("metadata is not a map of texts")
+    except (ValueError, AttributeError, RecursionError) as e:
         raise DataError(f"{shown(path)} is not a readable safetensors probe file ({type(e).__name__}).") from None
     if meta.get("format") != PROBE_FORMAT:
         raise DataError(f"{shown(path)} is not a probe file; expected metadata format {PROBE_FORMAT!r}.")
     return meta
+
+
+def _probe_bytes(path: Path) -> bytes:
+    try:
+        return read_capped(path, MAX_PROBE_BYTES, within="/", what="probe file (a few MB at most)")
+    except FileMissing:
+        raise DataError(f"No probe file at {shown(path)}; regenerate it with `python -m explorer.data write-probe`.") from None
+    except FileRefused as e:
+        raise DataError(str(e)) from None
 
 
 def _check(path: Path, t: dict[str, torch.Tensor], meta: dict[str, str]) -> ProbeSet:
@@ -151,13 +164,10 @@ def read_probe_file(path: str | Path) -> ProbeSet:
     from safetensors.torch import load
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"No probe file at {shown(path)}; regenerate it with `python -m explorer.data write-probe`.")
-    if path.stat().st_size > MAX_PROBE_BYTES:
-        raise DataError(f"{shown(path)} is {path.stat().st_size:,} bytes; a probe file is a few MB at most.")
-    meta = probe_metadata(path)
+    data = _probe_bytes(path)
+    meta = probe_metadata(path, data)
     try:
-        tensors = load(path.read_bytes())
+        tensors = load(data)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"{shown(path)} is not a readable safetensors probe file ({type(e).__name__}).") from None
     return _check(path, tensors, meta)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import FileMissing, FileRefused, read_capped
 from ..models import ModelSpec, build_model
 from ..runs import DataInfo, ImportSource, create_run, delete_run, write_weights
 from ..settings import shorten
@@ -47,17 +48,13 @@ def read_weights(data: bytes, filename: str, limit: int = DEFAULT_MAX_BYTES) -> 
 
 
 def _read_file(path: str | Path, max_bytes: int) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise ImportRefused(f"No such file: {shorten(path)}.")
-    size = p.stat().st_size
-    if size > max_bytes:
-        raise ImportRefused(f"{shorten(p.name, 80)} is {size:,} bytes, more than the {max_bytes:,} allowed.")
-    with open(p, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ImportRefused(f"{shorten(p.name, 80)} grew past the {max_bytes:,} bytes allowed while being read.")
-    return data
+    """The file's bytes through the door (a regular file, at most ``max_bytes``); the path is the user's own choice."""
+    try:
+        return read_capped(path, max_bytes, within="/", what="weights file", label=shorten(Path(path).name, 80))
+    except FileMissing:
+        raise ImportRefused(f"No such file: {shorten(path)}.") from None
+    except FileRefused as e:
+        raise ImportRefused(str(e).replace(" a weights file may have", " allowed")) from None
 
 
 def import_file(path: str | Path | None, spec: ModelSpec, root: Path, *, data: bytes | None = None,

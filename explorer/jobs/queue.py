@@ -23,71 +23,17 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..atomic import FileRefused, atomic_write_json, check_output
+from .job import ACTIVE, Job, JobError, SeedResult, process_runs, progress_event
 from ..runs.files import RunError, read_json
 from ..models import ModelSpec
 from ..settings import REPO_ROOT, jobs_dir
 from ..train import TrainConfig, resolve_device
 
-ACTIVE = ("queued", "running")
-
-
-class JobError(ValueError):
-    """A job request that cannot be queued; the message says why."""
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    seed: int
-    run_id: str | None  # None when it failed before a run folder existed
-    status: str  # finished | diverged | cancelled | failed
-    reason: str = ""
-
-
-@dataclass
-class Job:
-    id: str
-    spec: ModelSpec
-    train: TrainConfig  # the seed in it is the first; ``seeds`` lists them all
-    seeds: list[int]
-    data: str  # digits | cifar10 | a folder / zip path
-    root: str  # absolute run root the worker writes into
-    owner: str = ""
-    download: bool = False  # cifar10: download if missing
-    status: str = "queued"  # queued | running | finished | diverged | cancelled | failed
-    pid: int | None = None
-    created: float = field(default_factory=time.time)
-    started: float | None = None
-    ended: float | None = None
-    cancel_requested: bool = False
-    message: str = ""
-    results: list[SeedResult] = field(default_factory=list)
-    progress: dict | None = None  # the latest progress event (not saved in the job file)
-
-    @property
-    def label(self) -> str:
-        return f"{self.spec.label}, {len(self.seeds)} seed(s), {self.train.epochs} epochs, {self.data_name}"
-
-    @property
-    def data_name(self) -> str:
-        return self.data if self.data in ("digits", "cifar10") else Path(self.data).name
-
-    def to_json(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("progress",)}
-        d.update(spec=self.spec.to_dict(), train=self.train.to_dict(), results=[dataclasses.asdict(r) for r in self.results])
-        return d
-
-    @staticmethod
-    def from_json(d: dict) -> "Job":
-        d = dict(d)
-        d["spec"] = ModelSpec.from_dict(d["spec"])
-        d["train"] = TrainConfig.from_dict(d["train"])
-        d["results"] = [SeedResult(**r) for r in d.get("results") or []]
-        known = {f.name for f in dataclasses.fields(Job)}
-        return Job(**{k: v for k, v in d.items() if k in known})
+__all__ = ["ACTIVE", "Job", "JobError", "SeedResult", "cancel", "folder_lock", "job_file", "list_jobs", "queue_lock",
+           "submit", "tick", "worker_alive"]
 
 
 def _dir(root: Path) -> Path:
@@ -97,9 +43,15 @@ def _dir(root: Path) -> Path:
 @contextmanager
 def queue_lock(root: Path):
     """An exclusive lock on the job queue of ``root`` (blocks other sessions and processes)."""
-    d = _dir(root)
+    with folder_lock(_dir(root)):
+        yield
+
+
+@contextmanager
+def folder_lock(d: Path):
+    """An exclusive lock on ``d/lock`` (blocks other sessions and processes)."""
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / "lock", "a+") as f:
+    with open(d / "lock", "a+") as f:  # written to, never read: outside the reading door
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -131,14 +83,13 @@ def list_jobs(root: Path) -> list[Job]:
     for p in sorted(d.glob("*.json")):
         if p.name.endswith((".progress.json", ".result.json")):
             continue
-        raw = _read_json(p)
         try:
-            job = Job.from_json(raw)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            continue  # not a job file of this version
+            job = Job.from_json(_read_json(p))
+        except JobError:
+            continue  # not a job file (of this version): never a traceback on every page
         if not isinstance(job.root, str) or Path(job.root).resolve() != Path(root).resolve() or job.id != p.stem:
             continue  # a job file that names another queue is not this queue's
-        job.progress = _read_json(d / f"{job.id}.progress.json")
+        job.progress = progress_event(_read_json(d / f"{job.id}.progress.json"))
         out.append(job)
     return out
 
@@ -161,25 +112,20 @@ def submit(root: Path, spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data
     return job
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (finished child not yet reaped) counts as finished
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
+def worker_alive(job: Job) -> bool:
+    """Whether job.pid is this job's worker, alive: ``-m explorer worker <its job file>`` (explorer.jobs.job)."""
+    return process_runs(job.pid, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id)))
 
 
 def _start(job: Job) -> None:
     d = _dir(Path(job.root))
-    log = open(d / f"{job.id}.log", "ab")
+    try:
+        check_output(d / f"{job.id}.log")  # a FIFO planted as the log would block the open below
+    except FileRefused as e:
+        job.status, job.ended, job.message = "failed", time.time(), str(e)
+        _save(job)
+        return
+    log = open(d / f"{job.id}.log", "ab")  # written, never read here
     cmd = [sys.executable, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id))]
     env = {**os.environ, "EXPLORER_OWNER": job.owner}
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -193,9 +139,12 @@ def _conclude(job: Job) -> None:
     """A running job whose worker has exited: its state from the result file."""
     raw = _read_json(_dir(Path(job.root)) / f"{job.id}.result.json") or {}
     try:
-        job.results = [SeedResult(**r) for r in raw.get("results", [])]
-    except TypeError:
+        results = raw.get("results") or []
+        job.results = [SeedResult.from_json(r) for r in results[:len(job.seeds)]] if isinstance(results, list) else []
+    except JobError:
         job.results = []
+    if not isinstance(raw.get("error"), str):
+        raw["error"] = ""
     statuses = [r.status for r in job.results]
     if job.cancel_requested or "cancelled" in statuses:
         job.status = "cancelled"
@@ -217,24 +166,14 @@ def tick(root: Path, max_running: int = 1) -> list[Job]:
     with queue_lock(root):
         jobs = list_jobs(root)
         for job in jobs:
-            if job.status == "running" and not pid_alive(job.pid):
+            if job.status == "running" and not worker_alive(job):
                 _conclude(job)
         running = sum(j.status == "running" for j in jobs)
         for job in jobs:
             if job.status == "queued" and running < max_running:
                 _start(job)
-                running += 1
+                running += job.status == "running"
     return jobs
-
-
-def _is_our_worker(job: Job) -> bool:
-    """Whether job.pid is this job's worker (its command line names the job file), so a forged pid is never signalled."""
-    try:
-        with open(f"/proc/{int(job.pid)}/cmdline", "rb") as f:
-            args = f.read(64 * 1024).split(b"\0")
-    except (OSError, TypeError, ValueError):
-        return False
-    return b"worker" in args and str(job_file(Path(job.root), job.id)).encode() in args
 
 
 def cancel(root: Path, job_id: str) -> None:
@@ -246,7 +185,7 @@ def cancel(root: Path, job_id: str) -> None:
                 job.status, job.ended = "cancelled", time.time()
             elif job.status == "running":
                 job.cancel_requested = True
-                if _is_our_worker(job):
+                if worker_alive(job):
                     try:
                         os.killpg(job.pid, signal.SIGTERM)  # the trainer stops after the current step
                     except (ProcessLookupError, PermissionError, TypeError):

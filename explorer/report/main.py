@@ -7,11 +7,12 @@ reference numbers, which are labelled as such. Running the command twice gives t
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_write_bytes, atomic_write_text
+from ..atomic import FileRefused, atomic_write_bytes, atomic_write_text, read_capped
 from .markdown import md_table, pct
 from ..charts.common import curves_chart, degradation_chart, gradient_panels
 from ..reference import HE_2016_CIFAR10_TEST_ERROR as HE_2016
@@ -20,6 +21,8 @@ from ..separability import DEFAULT_SETTINGS, describe
 from ..settings import REPO_ROOT
 from ..analysis.gradients import gradient_summary, gradient_table
 from ..analysis.run_tables import band, degradation_table, history_table, runs_table
+
+CSV_CAP = 64 * 1024 * 1024  # a separability table of a few hundred runs is a few MB
 
 
 def _findings(deg: pd.DataFrame) -> list[str]:
@@ -83,8 +86,11 @@ def separability_tables(root: Path, runs) -> tuple[pd.DataFrame, list[str]]:
         sources.append("the analysis cache (`checkpoints/analysis/`)")
     done = {t["run_id"].iloc[0] for t in tables}
     for f in sorted(Path(root).glob("separability_*.csv")):
-        t = pd.read_csv(f)
-        t = t[~t["run_id"].isin(done)]
+        try:  # through the door: a regular file of at most CSV_CAP bytes, with a run_id column
+            t = pd.read_csv(io.BytesIO(read_capped(f, CSV_CAP, what="separability table")))
+            t = t[~t["run_id"].isin(done)]
+        except (FileRefused, ValueError, KeyError, pd.errors.ParserError):
+            continue
         if len(t):
             tables.append(t)
             sources.append(f"`{f.name}`")

@@ -8,8 +8,6 @@ ever read: nothing here unpickles.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from safetensors.numpy import save as np_save_st
 from safetensors.torch import load as load_st
 from safetensors.torch import save as save_st
 
-from ..atomic import atomic_write_bytes
+from ..atomic import FileMissing, FileRefused, atomic_write_bytes, hash_capped, read_capped, read_json_capped
 from ..models import ModelSpec
 from ..settings import shorten
 from ..train import GradLog
@@ -29,6 +27,7 @@ MB = 1024 * 1024
 JSON_CAP = 4 * MB  # config.json, history.json, progress.json
 GRADLOG_CAP = 256 * MB  # 4 bytes x 2 stats x ~6 groups x 5M steps
 JSON_DEPTH = 32  # deepest nesting a run file needs is 4
+WEIGHTS_CAP = 2048 * MB  # the largest weights or checkpoint file hashed (a ResNet-152 checkpoint is ~0.5 GB)
 
 
 class RunError(ValueError):
@@ -39,57 +38,33 @@ def _where(path: Path) -> str:
     return f"{path.name} in {shorten(path.parent.name, 80)}"
 
 
+def _refused(path: Path, e: FileRefused) -> RunError:
+    if isinstance(e, FileMissing):
+        return RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.")
+    return RunError(str(e).replace("a link out of its folder", "a link out of its run folder"))
+
+
 def read_bounded(path: Path, cap: int) -> bytes:
-    """The bytes of a regular file of at most ``cap`` bytes; a link must stay in its folder."""
+    """The bytes of a regular file of at most ``cap`` bytes; a link must stay in its folder (explorer.atomic's door)."""
     try:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            target = path.resolve()
-            if path.parent.resolve() not in target.parents:
-                raise RunError(f"{_where(path)} is a link out of its run folder; refused.")
-            st = os.stat(target)
-        if not stat.S_ISREG(st.st_mode):
-            raise RunError(f"{_where(path)} is not a regular file; refused.")
-        if st.st_size > cap:
-            raise RunError(f"{_where(path)} is {st.st_size:,} bytes, more than the {cap:,} a run file may have.")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even if swapped for a FIFO meanwhile
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(cap + 1)
-    except FileNotFoundError:
-        raise RunError(f"{path.name} is missing in {shorten(path.parent.name, 80)}.") from None
-    except OSError as e:
-        raise RunError(f"{_where(path)} cannot be read ({e.strerror or type(e).__name__}).") from None
-    if len(data) > cap:
-        raise RunError(f"{_where(path)} grew past {cap:,} bytes while being read; refused.")
-    return data
+        return read_capped(path, cap, within=path.parent, what="run file", label=_where(path))
+    except FileRefused as e:
+        raise _refused(path, e) from None
 
 
-def _depth(obj, limit: int) -> int:
-    """Nesting depth of parsed JSON, iteratively (no recursion to exhaust)."""
-    stack, deepest = [(obj, 1)], 0
-    while stack:
-        o, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
-    return deepest
+def hash_bounded(path: Path, cap: int) -> str:
+    """sha256 (hex) of a run file of at most ``cap`` bytes, read in bounded chunks through the same door."""
+    try:
+        return hash_capped(path, cap, within=path.parent, what="run file", label=_where(path))
+    except FileRefused as e:
+        raise _refused(path, e) from None
 
 
 def read_json(path: Path, cap: int = JSON_CAP) -> dict:
-    data = read_bounded(path, cap)
     try:
-        obj = json.loads(data.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise RunError(f"{_where(path)} is not valid JSON ({e.__class__.__name__}).") from None
-    if not isinstance(obj, dict):
-        raise RunError(f"{_where(path)} must hold a JSON object.")
-    if _depth(obj, JSON_DEPTH) > JSON_DEPTH:
-        raise RunError(f"{_where(path)} is nested more than {JSON_DEPTH} levels deep; not a run file.")
-    return obj
+        return read_json_capped(path, cap, within=path.parent, what="run file", depth=JSON_DEPTH, label=_where(path))
+    except FileRefused as e:
+        raise _refused(path, e) from None
 
 
 def st_metadata(data: bytes) -> dict:

@@ -5,14 +5,14 @@ import os
 import socket
 from pathlib import Path
 
+from ..atomic import FileRefused, read_capped
 from .files import RunError
 
 
 def lock_alive(lock: Path) -> bool:
     try:
-        with open(lock, "rb") as f:
-            pid, host = f.read(512).decode("utf-8", "replace").split()
-    except (OSError, ValueError):
+        pid, host = read_capped(lock, 512, what="run lock").decode("utf-8", "replace").split()
+    except (FileRefused, ValueError):
         return False
     if host != socket.gethostname():
         return True  # cannot tell for another machine; assume alive

@@ -171,6 +171,11 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
     except OSError:
         return Listing([], [])
     for path in entries:
+        shown = escaped_name(path.name)
+        if shown != path.name:  # listed by an escaped name: an unencodable one would break whoever prints or hashes it
+            broken.append(BrokenRun(root / shown, f"The folder name is not valid UTF-8 ({shorten(shown, 80)}); "
+                                                  "rename it to letters, digits, '-', '_' and '.'."))
+            continue
         try:
             if path.is_symlink() or not path.is_dir() or path.resolve() in (PROBE_DIR, SHIPPED_CACHE):
                 continue  # links are never followed; the zoo's probe set and analyses sit beside its runs
@@ -180,6 +185,15 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
         except (RunError, OSError, MemoryError) as e:
             broken.append(BrokenRun(path, str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {shorten(e)}"))
     return Listing(runs, broken)
+
+
+def escaped_name(name: str) -> str:
+    """``name`` as valid UTF-8 text: bytes that are not UTF-8 (surrogate escapes) written as \\xNN."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def validate_run(run: Run) -> None:

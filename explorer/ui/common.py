@@ -11,7 +11,7 @@ import streamlit as st
 from .. import settings
 from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts.common import color_map
-from ..runs import BrokenRun, Labels, Run, label_runs, list_runs, main_runs
+from ..runs import BrokenRun, Labels, Run, escaped_name, label_runs, list_runs, main_runs
 from .navigation import path
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
@@ -51,9 +51,9 @@ def _signature(root: Path) -> tuple:
     for p in sorted(root.iterdir()):
         c = p / "config.json"
         try:
-            sig.append((p.name, c.stat().st_mtime_ns))
+            sig.append((escaped_name(p.name), c.stat().st_mtime_ns))  # hashed by st.cache_data: valid UTF-8 only
         except OSError:
-            sig.append((p.name, 0))
+            sig.append((escaped_name(p.name), 0))
     return tuple(sig)
 
 

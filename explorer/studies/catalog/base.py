@@ -78,6 +78,7 @@ class Study:
     reads: Callable[..., list] | None = None  # (run, inputs) -> [(extra key, image-set data or None)], see tables
     verdict_rows: tuple[str, ...] = ()  # the verdict rows it feeds
     page_fields: tuple[str, ...] = ()  # the settings the page offers as widgets (the others keep their defaults)
+    columns: dict | None = None  # column -> type(s) every row has; a cached entry without them is a miss
 
     def defaults(self):
         return self.settings()
@@ -106,6 +107,9 @@ class Study:
         if unknown:
             raise StudyError(f"The {self.name} study has no setting {', '.join(sorted(unknown))}.")
         return self.settings(**values)
+
+
+NUM, OPT = (int, float), (int, float, str, type(None))  # for Study.columns
 
 
 def field_default(f):

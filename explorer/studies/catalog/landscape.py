@@ -11,7 +11,7 @@ from ...data import normalize
 from ...models import init_model
 from ...train.loop import stratified_subset
 from ..landscape import batch_evaluator, slice_points, to_frame
-from .base import Study, check_settings, setting
+from .base import NUM, Study, check_settings, setting
 
 
 @dataclass(frozen=True)
@@ -118,4 +118,5 @@ STUDY = Study(
     settings=LandscapeSettings, compute=_compute,
     chart=lambda df, colors=None: landscape_line_chart(df, "1d", "loss", colors), page=_page, background=True,
     cost=lambda s: f"{s.points * 2 + s.grid ** 2} passes over {s.images} images a run", reads=_reads,
-    page_fields=("images", "points", "grid"))
+    page_fields=("images", "points", "grid"),
+    columns={"view": str, "loss": NUM + (type(None),), "accuracy": NUM + (type(None),)})

@@ -8,7 +8,7 @@ import pandas as pd
 from ...charts.mechanisms import lesion_curve_chart, lesion_single_chart
 from ...data import normalize
 from .. import lesion_study, single_lesions
-from .base import Study, check_settings, setting
+from .base import NUM, Study, check_settings, setting
 
 
 @dataclass(frozen=True)
@@ -79,4 +79,5 @@ STUDY = Study(
     summarise=_summarise, page=_page, key=_key, page_fields=("test_set",),
     report_intro="Lesions (Veit et al. 2016): a residual block deleted leaves its shortcut, a plain block whose shapes "
                  "match becomes the identity.",
-    report_chart=lambda df: lesion_single_chart(df))
+    report_chart=lambda df: lesion_single_chart(df),
+    columns={"view": str, "baseline_accuracy": NUM, "n": int})

@@ -8,7 +8,7 @@ import pandas as pd
 from ...charts.mechanisms import PROFILE_MEASURES, profile_chart
 from ...data import normalize
 from .. import block_profiles
-from .base import Study
+from .base import OPT, Study
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,5 @@ STUDY = Study(
     settings=ProfileSettings, compute=_compute, chart=lambda df, colors=None: profile_chart(df, "lda_accuracy", colors),
     summarise=_summarise, page=_page,
     report_intro="Per-block profiles: LDA accuracy (5-fold CV) of every block's output.",
-    report_chart=lambda df: profile_chart(df, "lda_accuracy"))
+    report_chart=lambda df: profile_chart(df, "lda_accuracy"),
+    columns={"stage": str, "block": OPT, "n": int})

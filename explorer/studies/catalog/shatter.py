@@ -8,7 +8,7 @@ import pandas as pd
 from ...charts.landscape import shatter_chart
 from ...data import normalize
 from ..shatter import shatter_study
-from .base import Study, check_settings, setting
+from .base import NUM, Study, check_settings, setting
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,5 @@ STUDY = Study(
           "spaced points on lines between two probe images of different classes, and the correlation of the "
           "gradients at two points against their distance. In deep plain nets it decays fast (white-noise "
           "gradients); skip connections keep it correlated. Correlation length: where it falls below 1/e.",
-    settings=ShatterSettings, compute=_compute, chart=lambda df, colors=None: shatter_chart(df, colors), page=_page)
+    settings=ShatterSettings, compute=_compute, chart=lambda df, colors=None: shatter_chart(df, colors), page=_page,
+    columns={"lag": NUM, "correlation": NUM + (type(None),)})

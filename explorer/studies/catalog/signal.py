@@ -9,7 +9,7 @@ import pandas as pd
 from ...charts.mechanisms import SIGNAL_MEASURES, signal_chart
 from ...data import normalize
 from .. import signal_at_init, signal_profile
-from .base import Study
+from .base import OPT, Study
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,5 @@ STUDY = Study(
     chart=lambda df, colors=None: signal_chart(df[df["weights"] == "trained"], "grad_norm", colors),
     summarise=_summarise, page=_page,
     report_intro="Signal propagation, trained weights: the loss gradient's norm at every block's output.",
-    report_chart=lambda df: signal_chart(df[df["weights"] == "trained"], "grad_norm"))
+    report_chart=lambda df: signal_chart(df[df["weights"] == "trained"], "grad_norm"),
+    columns={"stage": str, "block": OPT, "n": int})

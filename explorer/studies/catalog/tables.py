@@ -32,7 +32,7 @@ def study_table(run: Run, name: str | Study, settings=None, data: Dataset | str 
     for extra in reads if use_cache else []:
         entry = cache.read_json({**key, **extra})
         rows = entry.get("rows") if entry else None
-        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        if rows_fit(study, rows):
             if ship:  # found in the user's cache: ship that entry as it is
                 cache.write_json({**key, **extra}, {"rows": rows}, shipped=True)
             break
@@ -46,6 +46,14 @@ def study_table(run: Run, name: str | Study, settings=None, data: Dataset | str 
     df.insert(0, "run_id", run.id)
     df["probe_hash"], df["probe_note"] = inputs.probe.hash, inputs.note
     return df
+
+
+def rows_fit(study: Study, rows) -> bool:
+    """Whether cached rows are a table of ``study``: a non-empty list of objects with its columns, typed."""
+    need = study.columns or {}
+    return isinstance(rows, list) and bool(rows) and all(
+        isinstance(r, dict) and all(k in r and isinstance(r[k], t) and not isinstance(r[k], bool) for k, t in need.items())
+        for r in rows)
 
 
 def json_rows(df: pd.DataFrame) -> list[dict]:

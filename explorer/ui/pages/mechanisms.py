@@ -67,7 +67,7 @@ def render(sel: Selection):
         started = [r for r in missing if active(r)]
         if st.button(f"Compute the {kind} of {len(missing)} run(s) in the background", key="mx_bg", type="primary"):
             for r in missing:
-                study_jobs.start(r, kind, settings)
+                study_jobs.start(r, kind, settings, owner=st.session_state.get("session_owner", ""))
             started = missing
         cost = f" It costs {study.cost(settings)}," if study.cost else ""
         st.info(f"{len(missing)} of {len(runs)} selected runs have no {study.title} at these settings ("
