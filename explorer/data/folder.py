@@ -116,10 +116,12 @@ class _Source:
                                 "expected an intact archive.") from None
         p = self.check_allowed(rel)  # where links may lead is the allowed roots' matter; the door checks the rest
         try:
-            return read_capped(p, MAX_ZIP_MEMBER_BYTES, within="/", what="image file (a 32x32 image is a few KB)",
-                               label=f"{shown(self.path)}: {rel!r}")
+            return read_capped(p, MAX_ZIP_MEMBER_BYTES, within="/", what="image file", label=f"{shown(self.path)}: {rel!r}")
         except FileRefused as e:
-            raise DataError(str(e)) from None
+            if "more than" not in str(e):
+                raise DataError(str(e)) from None
+            raise DataError(f"{shown(self.path)}: {rel!r} is not an image file of at most {MAX_ZIP_MEMBER_BYTES:,} bytes "
+                            "(a 32x32 image is a few KB).") from None
 
 
 def _layout(src: _Source) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
