@@ -96,7 +96,8 @@ def verdict_section(runs: list[Run]) -> list[str]:
                f"Depths 20 and 56 on {v.data}. Each explanation predicts a pattern; each row tests the two contrasts it "
                "predicts, plain-56 vs plain-20 and plain-56 vs residual-56, at the time point its paper names: Welch's "
                "difference of means (× marks a ratio of geometric means, for positive ratios) with its 95% CI, "
-               "Holm-adjusted over every contrast of the table (family-wise 0.05). "
+               "Holm-adjusted over every explanation's contrasts in the table (family-wise 0.05; the degradation row, "
+               "the premise, over its own two). "
                + " ".join(f"*{k}*: {m}." for k, m in STATUS_MEANING.items())
                + " `python -m explorer report` writes this table as docs/verdict.csv (each net's mean and 95% CI too).", ""]
 

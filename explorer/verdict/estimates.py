@@ -77,7 +77,8 @@ class VerdictRow:
 
 STATUS_MEANING = {
     "supported": "both contrasts the explanation predicts are significant in the predicted direction (Welch, "
-                 "Holm-adjusted over every contrast of the verdict, family-wise 0.05)",
+                 "Holm-adjusted over every explanation's contrasts on the page, family-wise 0.05; the degradation "
+                 "row, the premise, over its own two)",
     "ruled out": "a contrast is significant in the direction opposite to the prediction",
     "not resolved": "no contrast goes the wrong way, but at least one shows no significant difference at these n",
     "too thin": "a net has fewer than two replicates: no test",

@@ -4,7 +4,8 @@ An explanation of degradation predicts a pattern, so each row tests the two cont
 its measure: the deep plain net against the shallow plain net, and against the deep residual net,
 each in the direction the explanation predicts (``Prediction``). Each contrast is a Welch test of
 the difference of the nets' means over replicates (on the log scale for positive ratios), Holm-adjusted
-over every contrast of the verdict (:mod:`explorer.verdict.contrast`). A row is "supported" when both
+over every explanation's contrasts on the page (:mod:`explorer.verdict.contrast`); the effect itself
+(degradation) is the premise and is tested apart, Holm over its own two contrasts. A row is "supported" when both
 contrasts are significant in the predicted direction, "ruled out" when one is significant the other
 way, and otherwise "not resolved", with the difference the test could have seen (STATUS_MEANING).
 Every measure is defined where it is computed (the docstrings named below); the time point of each
@@ -139,13 +140,15 @@ class Prediction:
     time: str = "after training"
     log_scale: bool = False
     caveat: str = ""
+    family: str = "explanations"  # Holm's family: the effect itself is tested apart from its explanations
 
 
 def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
     cons = "consistent with lost information but also a consequence of the worse fit: not diagnostic of a cause"
     return [
         Prediction("degradation (the effect to explain)", "test error, %", test_error, +1, +1,
-                   f"{P} errs more than {Ps} and than {R}"),
+                   f"{P} errs more than {Ps} and than {R}", family="effect",
+                   caveat="the premise, tested on its own (Holm over its two contrasts), not one of the explanations"),
         Prediction("overfitting", "train error (clean, eval mode), %", train_error, -1, -1,
                    f"{P} fits its training set better than {Ps} and {R} (and generalises worse)"),
         Prediction("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio, -1, -1,
@@ -198,8 +201,13 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
             c = contrast(v[P], v[b], log_scale=p.log_scale) if v.get(P) and v.get(b) else None
             tests.append((i, b, sign, c))
     tested = [c.p if c is not None and not c.thin else float("nan") for _, _, _, c in tests]
-    h = holm(tested) if tests else None
-    m = sum(np.isfinite(tested))
+    adjusted, reject, size = [float("nan")] * len(tests), [False] * len(tests), [1] * len(tests)
+    for fam in dict.fromkeys(p.family for p in preds):  # Holm within each family (every explanation's contrasts)
+        idx = [j for j, (i, _, _, _) in enumerate(tests) if preds[i].family == fam]
+        h = holm([tested[j] for j in idx])
+        n_tested = sum(np.isfinite(tested[j]) for j in idx)
+        for j, q, rej in zip(idx, h.adjusted, h.reject):
+            adjusted[j], reject[j], size[j] = q, rej, max(1, n_tested)
     out = []
     for i, p in enumerate(preds):
         cs = []
@@ -209,8 +217,8 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
             if c is None:
                 cs.append(RowContrast(P, b, sign, None, float("nan"), "not measured", ""))
                 continue
-            dec = decide(c, sign, h.reject[j], alpha=0.05 / max(1, m))
-            cs.append(RowContrast(P, b, sign, c, h.adjusted[j], dec.outcome, dec.note))
+            dec = decide(c, sign, reject[j], alpha=0.05 / size[j])
+            cs.append(RowContrast(P, b, sign, c, adjusted[j], dec.outcome, dec.note))
         values = {k: estimate(v, log_scale=p.log_scale) for k, v in raw[i].items()}
         status, text = _status(p, cs, values)
         out.append(VerdictRow(p.explanation, p.measure, values, p.yes, status, text, p.time, tuple(cs), p.caveat))

@@ -22,7 +22,8 @@ def render():
         "An explanation predicts a pattern, so each row tests the two contrasts it predicts on its measure, at the "
         "time point its paper names: the deep plain net against the shallow plain net, and against the deep "
         "residual net. Each contrast: Welch's difference of means (a ratio of geometric means for positive ratios) "
-        "with its 95% CI, Holm-adjusted over every contrast on the page (family-wise 0.05). Results come from the "
+        "with its 95% CI, Holm-adjusted over every explanation's contrasts on the page (family-wise 0.05; the "
+        "degradation row, the premise, over its own two). Results come from the "
         "caches (shipped for the zoo): compute missing studies on the Separability and Mechanisms pages.")
     with st.expander("What the verdicts mean"):
         for k, v in STATUS_MEANING.items():
