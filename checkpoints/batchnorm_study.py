@@ -17,7 +17,9 @@ zoo's shared recipe otherwise (batch 128, cosine, 1 warm-up epoch, wd 5e-4, augm
 
 Every run is trained in ``checkpoints/.training`` by ``python -m explorer train`` and resumed
 from its last finished epoch when the script starts again (runs are found by their record, so
-nothing but the run store is state). A finished run is moved beside the zoo's runs. With
+nothing but the run store is state). Finished runs stay in ``checkpoints/.training`` (the app and the
+report list the zoo only) until the whole study has finished; then they join the zoo with their shipped
+analyses (``mv``, ``ship-cache``, ``report``: checkpoints/.training/README.md). With
 ``--commit`` the script commits the study's folders after every finished run and at most every
 ``COMMIT_EVERY_S`` seconds otherwise (only those paths: other staged work is left alone).
 """
@@ -27,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -134,10 +135,7 @@ def train_job(net: str, lr: float, epochs: int, seed: int, data: str, bf16: bool
     found = find(net, lr, epochs, seed)
     if found is None or found[1].status not in ("finished", "diverged"):
         raise SystemExit(f"{net} lr {lr} seed {seed} did not finish; run this script again to resume it.")
-    root, run = found
-    if root == TRAINING:
-        shutil.move(str(run.path), str(ZOO / run.id))
-    return run.id
+    return found[1].id  # kept in checkpoints/.training until the whole study has finished and its analyses ship
 
 
 def chosen_lr(net: str) -> float:
