@@ -53,7 +53,7 @@ from torch import nn
 
 from ..models import ModelSpec, init_model, parse_model_name
 from ..separability import one_blas_thread
-from .common import MechanismError, check_probe, mode
+from .common import MechanismError, check_probe, device_of, mode, to_device
 from .shatter import shatter_study
 from .signal import channel_var, stable_rank
 
@@ -121,11 +121,11 @@ def propagation(model, x: torch.Tensor, y: torch.Tensor) -> Propagation:
     (train mode would move the caller's running statistics). Non-finite values give NaN.
     """
     x, y = check_probe(model, x, y)
-    net = copy.deepcopy(model)
+    net = copy.deepcopy(model).to(memory_format=torch.channels_last)  # NHWC: oneDNN convolves it faster
     ratios, first, last = [], None, None
     with torch.enable_grad(), mode(net, True):
         h_in = None
-        for part in net.iter_blocks(x.detach()):
+        for part in net.iter_blocks(to_device(x.detach(), device_of(net))):
             if part.branch is not None and part.shortcut is not None:  # a residual block
                 ratios.append(_finite(channel_var(part.branch) / channel_var(h_in)))
             if part.name != "stem" and first is None:
@@ -151,7 +151,7 @@ def batch_frozen(model: nn.Module, x: torch.Tensor) -> nn.Module:
     them, so each image's output depends on that image alone, and on ``x`` itself the net computes
     what train mode computes.
     """
-    net = copy.deepcopy(model)
+    net = copy.deepcopy(model).to(memory_format=torch.channels_last)
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     counts: dict[nn.Module, int] = {}
     hooks = [bn.register_forward_hook(lambda m, inp, out: counts.__setitem__(m, inp[0].numel() // inp[0].shape[1]))
@@ -162,7 +162,7 @@ def batch_frozen(model: nn.Module, x: torch.Tensor) -> nn.Module:
             bn.momentum = None
         if norms:
             with torch.no_grad(), mode(net, True):
-                net(x)
+                net(to_device(x, device_of(net)))
     finally:
         for h in hooks:
             h.remove()
