@@ -111,3 +111,17 @@ def test_sweep_summary_uses_the_log_scale_for_positive_ratios_only():
     lag = s.loc["lag1"]
     assert not lag.log_scale and lag.centre == pytest.approx(0.1)
     assert len(summarise_sweep(pd.DataFrame(rows), blocks=True)) == 3
+
+
+def test_sweep_contrasts_on_a_known_pattern():
+    import pandas as pd
+
+    from explorer.verdict.init_summary import sweep_contrasts
+    rng = np.random.default_rng(0)
+    centre = {(20, False): 1.0, (56, False): 10.0, (56, True): 10.0}  # deep plain = deep residual > shallow plain
+    rows = [dict(depth=d, residual=r, batchnorm=True, seed=s, measure="grad_ratio", block=-1,
+                 value=c * float(np.exp(rng.normal(0, 0.1)))) for (d, r), c in centre.items() for s in range(10)]
+    out = sweep_contrasts(pd.DataFrame(rows), "grad_ratio", (+1, +1)).set_index("contrast")
+    first, second = out.loc["deep plain vs shallow plain"], out.loc["deep plain vs deep residual"]
+    assert first.log_scale and first.ci_low < 10 < first.ci_high and first.outcome == "as predicted"
+    assert second.outcome == "no difference detected" and second.p_holm >= second.p

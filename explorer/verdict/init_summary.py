@@ -1,4 +1,5 @@
-"""The initialisation sweep summarised: one net's estimate per (depth, variant, measure, block).
+"""The initialisation sweep summarised: one net's estimate per (depth, variant, measure, block), and the
+two contrasts of a verdict on one measure.
 
 Reads the tidy table of :func:`explorer.studies.init_measures.init_sweep` and gives, for every
 group of seeds, the mean with its 95% t interval, or, for a positive ratio
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..studies.init_measures import COLUMNS, POSITIVE
-from .contrast import estimate
+from .contrast import contrast, decide, estimate, holm
 
 KEYS = ["depth", "residual", "batchnorm", "measure", "block"]
 SUMMARY_COLUMNS = KEYS + ["n", "centre", "ci_low", "ci_high", "log_scale"]
@@ -38,3 +39,33 @@ def summarise_sweep(frame: pd.DataFrame, *, blocks: bool = False) -> pd.DataFram
         e = estimate(v, log_scale=log)
         out.append(dict(zip(KEYS, key), n=e.n, centre=e.centre, ci_low=e.ci_low, ci_high=e.ci_high, log_scale=log))
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+CONTRASTS = ("deep plain vs shallow plain", "deep plain vs deep residual")
+
+
+def sweep_contrasts(frame: pd.DataFrame, measure: str, predicted: tuple[int, int], *, shallow: int = 20,
+                    deep: int = 56, batchnorm: bool = True) -> pd.DataFrame:
+    """The two contrasts an explanation of degradation predicts, on one whole-net measure, over seeds.
+
+    ``deep plain vs shallow plain`` and ``deep plain vs deep residual`` (a - b, or the ratio a / b
+    for a positive measure), each with Welch's interval, Hedges' g, Holm's correction over the two,
+    and the outcome against ``predicted`` (+1: a > b, -1: a < b, one for each contrast).
+    """
+    rows = frame[(frame["measure"] == measure) & (frame["block"] == -1) & (frame["batchnorm"] == batchnorm)]
+
+    def values(depth: int, residual: bool) -> np.ndarray:
+        v = rows[(rows["depth"] == depth) & (rows["residual"] == residual)]["value"].to_numpy(dtype=float)
+        return v[np.isfinite(v)]
+
+    pairs = ((values(deep, False), values(shallow, False)), (values(deep, False), values(deep, True)))
+    log = measure in POSITIVE and all(len(v) and (v > 0).all() for pair in pairs for v in pair)
+    cs = [contrast(a, b, log_scale=log) for a, b in pairs]
+    h = holm([c.p for c in cs])
+    out = []
+    for name, c, q, rej, pred in zip(CONTRASTS, cs, h.adjusted, h.reject, predicted):
+        d = decide(c, pred, rej)
+        out.append({"contrast": name, "measure": measure, "batchnorm": batchnorm, "n_a": c.n_a, "n_b": c.n_b,
+                    "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "log_scale": c.log_scale, "p": c.p,
+                    "p_holm": q, "hedges_g": c.effect, "outcome": d.outcome, "note": d.note})
+    return pd.DataFrame(out)
