@@ -79,11 +79,14 @@ class Curvature:
         return abs(self.bottom.value / self.top.value) if self.top.value != 0 else float("nan")
 
 
-def _check(iterations: int, tol: float, samples: int = 1) -> None:
-    for name, v in (("iterations", iterations), ("samples", samples)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise MechanismError(f"{name} must be a positive integer, got {v!r}.")
-    if not (isinstance(tol, float) or isinstance(tol, int)) or not 0 < tol < 1:
+def _check_count(name: str, v: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise MechanismError(f"{name} must be a positive integer, got {v!r}.")
+
+
+def _check(iterations: int, tol: float) -> None:
+    _check_count("iterations", iterations)
+    if isinstance(tol, bool) or not isinstance(tol, (float, int)) or not 0 < tol < 1:
         raise MechanismError(f"The tolerance must be a number in (0, 1), got {tol!r}.")
 
 
@@ -148,7 +151,7 @@ def extreme_eigenvalues(product: Product, dim: int, *, iterations: int = ITERATI
 def hutchinson_trace(product: Product, dim: int, *, samples: int = SAMPLES, seed: int = 0,
                      device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Trace:
     """Hutchinson's estimate of tr H: the mean of ``v . H v`` over Rademacher vectors ``v``, with its SE."""
-    _check(1, 0.5, samples)
+    _check_count("samples", samples)
     g = torch.Generator().manual_seed(seed)
     draws = []
     for _ in range(samples):
@@ -167,7 +170,8 @@ def loss_curvature(model, x, y, *, iterations: int = ITERATIONS, tol: float = TO
     ``trace`` switch the two parts off (the skipped part is NaN with 0 products).
     """
     x, y = check_probe(model, x, y)
-    _check(iterations, tol, samples)
+    _check(iterations, tol)
+    _check_count("samples", samples)
     device = device_of(model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

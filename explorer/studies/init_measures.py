@@ -114,6 +114,10 @@ def _finite(v: float) -> float:
     return float(v) if np.isfinite(v) else float("nan")
 
 
+def _norm(t: torch.Tensor) -> float:
+    return _finite(float(t.detach().double().norm()))
+
+
 def propagation(model, x: torch.Tensor, y: torch.Tensor) -> Propagation:
     """Loss, gradient norms at the first and last block, stable rank and branch ratios (module doc).
 
@@ -138,8 +142,7 @@ def propagation(model, x: torch.Tensor, y: torch.Tensor) -> Propagation:
         g_first, g_last = torch.autograd.grad(loss, [first, last])
     with one_blas_thread():  # its n x n eigenproblem: one thread beats two beside torch's
         rank = stable_rank(last.detach().double(), centred=True)  # double: no-BN nets reach 1e16 variances
-    norm = lambda g: _finite(float(g.detach().double().norm()))  # noqa: E731
-    return Propagation(_finite(float(loss.detach())), norm(g_first), norm(g_last), _finite(rank), tuple(ratios))
+    return Propagation(_finite(float(loss.detach())), _norm(g_first), _norm(g_last), _finite(rank), tuple(ratios))
 
 
 def batch_frozen(model: nn.Module, x: torch.Tensor) -> nn.Module:
