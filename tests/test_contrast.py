@@ -93,3 +93,35 @@ def test_estimate_mean_and_t_interval():
     assert (e.centre, e.ci_low, e.ci_high, e.n) == pytest.approx((2.0, 2 - half, 2 + half, 3))
     one = estimate([4.0])
     assert one.centre == 4.0 and np.isnan(one.ci_low) and one.n == 1
+
+
+def test_sweep_summary_uses_the_log_scale_for_positive_ratios_only():
+    import pandas as pd
+
+    from explorer.verdict.init_summary import summarise_sweep
+    rows = [dict(depth=8, residual=True, batchnorm=True, seed=s, measure=m, block=-1, value=v)
+            for s, (g, lag) in enumerate([(0.01, -0.2), (0.5, 0.1), (3.0, 0.4)])
+            for m, v in (("grad_ratio", g), ("lag1", lag))]
+    rows.append(dict(depth=8, residual=True, batchnorm=True, seed=0, measure="branch_var_ratio", block=0, value=0.2))
+    s = summarise_sweep(pd.DataFrame(rows)).set_index("measure")
+    assert list(s.index) == ["grad_ratio", "lag1"]  # the per-block row is left out by default
+    g = s.loc["grad_ratio"]
+    assert g.log_scale and 0 < g.ci_low < g.centre < g.ci_high and g.n == 3
+    assert g.centre == pytest.approx(np.exp(np.mean(np.log([0.01, 0.5, 3.0]))))
+    lag = s.loc["lag1"]
+    assert not lag.log_scale and lag.centre == pytest.approx(0.1)
+    assert len(summarise_sweep(pd.DataFrame(rows), blocks=True)) == 3
+
+
+def test_sweep_contrasts_on_a_known_pattern():
+    import pandas as pd
+
+    from explorer.verdict.init_summary import sweep_contrasts
+    rng = np.random.default_rng(0)
+    centre = {(20, False): 1.0, (56, False): 10.0, (56, True): 10.0}  # deep plain = deep residual > shallow plain
+    rows = [dict(depth=d, residual=r, batchnorm=True, seed=s, measure="grad_ratio", block=-1,
+                 value=c * float(np.exp(rng.normal(0, 0.1)))) for (d, r), c in centre.items() for s in range(10)]
+    out = sweep_contrasts(pd.DataFrame(rows), "grad_ratio", (+1, +1)).set_index("contrast")
+    first, second = out.loc["deep plain vs shallow plain"], out.loc["deep plain vs deep residual"]
+    assert first.log_scale and first.ci_low < 10 < first.ci_high and first.outcome == "as predicted"
+    assert second.outcome == "no difference detected" and second.p_holm >= second.p
