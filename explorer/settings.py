@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CIFAR_ZIP = REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 PROBE_DIR = REPO_ROOT / "checkpoints" / "probe"  # the shipped probe set(s)
 SHIPPED_CACHE = REPO_ROOT / "checkpoints" / "analysis"  # the zoo's analyses, as cache entries
+SHIPPED_STUDIES = REPO_ROOT / "checkpoints" / "studies"  # studies of no one run (the initialisation sweep), as tables
 SHIPPED_PROBE_NAME = "cifar10-jpeg-probe.safetensors"  # the probe set of the JPEG copy, under PROBE_DIR
 
 

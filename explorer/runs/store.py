@@ -31,7 +31,7 @@ import torch
 from .. import __version__
 from ..atomic import atomic_write_json
 from ..models import ModelSpec, ModelSpecError, ResNet, build_model
-from ..settings import PROBE_DIR, SHIPPED_CACHE, shorten
+from ..settings import PROBE_DIR, SHIPPED_CACHE, SHIPPED_STUDIES, shorten
 from ..train import GradLog, TrainConfig, TrainState
 from .files import (RunError, load_gradlog, load_weights_into, read_history, read_json, read_st, save_gradlog,
                     weights_cap, write_checkpoint, write_weights)
@@ -177,7 +177,7 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
                                                   "rename it to letters, digits, '-', '_' and '.'."))
             continue
         try:
-            if path.is_symlink() or not path.is_dir() or path.resolve() in (PROBE_DIR, SHIPPED_CACHE):
+            if path.is_symlink() or not path.is_dir() or path.resolve() in (PROBE_DIR, SHIPPED_CACHE, SHIPPED_STUDIES):
                 continue  # links are never followed; the zoo's probe set and analyses sit beside its runs
             if not (path / "config.json").exists() and not any(path.iterdir()):
                 continue  # an empty folder being created
