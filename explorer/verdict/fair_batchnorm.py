@@ -44,10 +44,6 @@ def study_runs(runs: list[Run], depth: int = 20) -> list[Run]:
             and net_of(r) is not None and r.status in ("finished", "diverged")]
 
 
-def _budgets(runs: list[Run]) -> tuple[int, int]:
-    return SWEEP_EPOCHS, FULL_EPOCHS
-
-
 def _val_error(r: Run) -> float:
     """Final validation error in %, infinite for a run that diverged or has no validation score."""
     if r.status != "finished":
@@ -59,10 +55,8 @@ def _val_error(r: Run) -> float:
 
 def sweep(runs: list[Run], depth: int = 20) -> pd.DataFrame:
     """One row a (net, rate) of the sweep: final validation error % (inf: diverged), epochs, run ids."""
-    rs = study_runs(runs, depth)
-    b = _budgets(rs)
-    rows = [{"net": net_of(r), "lr": r.record.train.lr, "epochs": b[0], "val error %": _val_error(r),
-             "status": r.status, "run": r.id} for r in rs if r.record.train.epochs == b[0]]
+    rows = [{"net": net_of(r), "lr": r.record.train.lr, "epochs": SWEEP_EPOCHS, "val error %": _val_error(r),
+             "status": r.status, "run": r.id} for r in study_runs(runs, depth) if r.record.train.epochs == SWEEP_EPOCHS]
     return pd.DataFrame(rows, columns=["net", "lr", "epochs", "val error %", "status", "run"])
 
 
@@ -118,9 +112,8 @@ def bootstrap_share(no_bn, bn, scheme, resamples: int = BOOTSTRAP["resamples"], 
 def compare(runs: list[Run], depth: int = 20) -> list[SchemeResult]:
     """Every net of the study at its chosen rate and the full budget (see the module doc), in NETS order."""
     rs = study_runs(runs, depth)
-    b = _budgets(rs)
     rates = chosen_rates(runs, depth)
-    full = {n: [r for r in rs if net_of(r) == n and r.record.train.epochs == b[1]
+    full = {n: [r for r in rs if net_of(r) == n and r.record.train.epochs == FULL_EPOCHS
                 and math.isclose(r.record.train.lr, rates.get(n, 0.1))] for n in NETS}
     errs = {n: _errors(v) for n, v in full.items()}
     base = {n: SchemeResult(n, rates.get(n, 0.1), estimate(errs[n]), sum(r.status == "diverged" for r in full[n]),

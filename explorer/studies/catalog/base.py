@@ -11,7 +11,7 @@ declares its ``STUDY`` plus one line in :mod:`explorer.studies.catalog.registry`
 """
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import pandas as pd
@@ -110,10 +110,6 @@ class Study:
 
 
 NUM, OPT = (int, float), (int, float, str, type(None))  # for Study.columns
-
-
-def field_default(f):
-    return f.default if f.default is not MISSING else f.default_factory()
 
 
 REGISTRY: dict[str, Study] = {}
