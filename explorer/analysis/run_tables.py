@@ -16,7 +16,8 @@ from ..runs import Labels, Run, condition_id, label_runs, series_labels
 
 BAND_KINDS = ("std", "95% CI")
 COMPLETE = ("finished", "imported")
-RUN_COLUMNS = ["run", "group", "group_label", "condition", "condition_label", "run_id", "seed", "status"]
+RUN_COLUMNS = ["run", "group", "group_label", "condition", "condition_label", "run_id", "seed", "status",
+               "condition_text"]  # condition_text: the whole condition in words (labels name only what differs)
 
 
 def run_keys(runs: list[Run], labels: Labels | None = None) -> pd.DataFrame:
@@ -33,7 +34,8 @@ def run_keys(runs: list[Run], labels: Labels | None = None) -> pd.DataFrame:
         complete = statuses[r.id] in COMPLETE
         rows.append({"run": labels.run[r.id], "group": cond if complete else r.id,
                      "group_label": labels.condition[cond] if complete else labels.run[r.id], "condition": cond,
-                     "condition_label": labels.condition[cond], "run_id": r.id, "seed": r.seed, "status": statuses[r.id]})
+                     "condition_label": labels.condition[cond], "run_id": r.id, "seed": r.seed, "status": statuses[r.id],
+                     "condition_text": labels.full.get(cond, "")})
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -62,12 +64,12 @@ def generalisation_gap(hist: pd.DataFrame) -> pd.DataFrame:
     cols = RUN_COLUMNS + ["epoch", "gap"]
     if hist.empty:
         return pd.DataFrame(columns=cols)
-    wide = hist.pivot_table(index=RUN_COLUMNS[:-2] + ["epoch"], columns="split", values="accuracy").reset_index()
+    wide = hist.pivot_table(index=RUN_COLUMNS[:6] + ["epoch"], columns="split", values="accuracy").reset_index()
     train_col = "train (clean)" if "train (clean)" in wide else "train"
     wide["gap"] = wide[train_col] - wide["test"]
     keys = hist[RUN_COLUMNS].drop_duplicates("run_id")
-    return wide.drop(columns=[c for c in ("seed", "status") if c in wide]).merge(
-        keys[["run_id", "seed", "status"]], on="run_id")[cols]
+    return wide.drop(columns=[c for c in ("seed", "status", "condition_text") if c in wide]).merge(
+        keys[["run_id", "seed", "status", "condition_text"]], on="run_id")[cols]
 
 
 def band(df: pd.DataFrame, by: list[str], value: str, kind: str = "95% CI",
@@ -144,7 +146,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     for run in runs:
         rec, final = run.record, run.record.final
         k = keys.loc[run.id]
-        rows.append({"label": k["run"], "condition": k["condition"], "model": rec.model.name,
+        rows.append({"label": k["run"], "condition": k["condition"], "condition_text": k["condition_text"], "model": rec.model.name,
                      "variant": rec.model.variant, "family": rec.model.family, "depth": rec.model.depth,
                      "residual": rec.model.residual, "batchnorm": rec.model.batchnorm, "seed": rec.seed,
                      "status": run.status, "epochs_done": rec.epochs_done, "epochs": rec.epochs_planned,
@@ -161,9 +163,9 @@ def label_table(df: pd.DataFrame, runs: list[Run], labels: Labels | None = None)
     """``df`` (with a run_id column) with the labels, conditions and statuses of the runs shown together."""
     labels = labels or label_runs([r.record for r in runs], {r.id: r.status for r in runs})
     keys = run_keys(runs, labels)
-    out = df.drop(columns=[c for c in ("label", "condition", "condition_label", "status") if c in df])
-    out = out.merge(keys.rename(columns={"run": "label"})[["run_id", "label", "condition", "condition_label", "status"]],
-                    on="run_id", how="left")
+    out = df.drop(columns=[c for c in ("label", "condition", "condition_label", "status", "condition_text") if c in df])
+    out = out.merge(keys.rename(columns={"run": "label"})[["run_id", "label", "condition", "condition_label", "status",
+                                                           "condition_text"]], on="run_id", how="left")
     front = ["run_id", "label", "condition", "condition_label", "status"]
     return out[front + [c for c in out.columns if c not in front]]
 

@@ -14,25 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from ..train import TrainConfig
+from .labels import LIMIT, condition_text, distinguish, facets, fit, shorten, status_suffix, unique
 from .record import RunRecord
 
 if TYPE_CHECKING:
     from .store import Run
 
 EXECUTION_FIELDS = frozenset({"seed", "device", "log_every", "eval_batch_size", "channels_last"})
-# how a training field is named in a label, and how its value is written
-_TRAIN_LABELS = {
-    "epochs": lambda v: f"{v} ep", "batch_size": lambda v: f"batch {v}", "lr": lambda v: f"lr {v:g}",
-    "momentum": lambda v: f"momentum {v:g}", "weight_decay": lambda v: f"wd {v:g}", "schedule": lambda v: str(v),
-    "warmup_epochs": lambda v: f"warm-up {v:g}", "label_smoothing": lambda v: f"smoothing {v:g}",
-    "subset": lambda v: "all images" if v is None else f"subset {v}",
-    "val": lambda v: "no val split" if v is None else f"val {v}", "val_seed": lambda v: f"val seed {v}", "augment": lambda v: "aug" if v else "no aug",
-    "train_eval_size": lambda v: f"clean-train {v}", "bf16": lambda v: {True: "bf16", False: "fp32", None: "bf16 auto"}[v],
-}
 
 
 def condition_fields(rec: RunRecord, without_depth: bool = False) -> dict:
@@ -64,98 +56,77 @@ def condition_id(rec: RunRecord, without_depth: bool = False) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def _facets(rec: RunRecord) -> dict[str, str]:
-    """Label pieces of a run's condition, by kind; the model's own name is always shown."""
-    out = {"data": rec.data.description}
-    if rec.data.normalization != "data":
-        out["normalization"] = f"{rec.data.normalization} norm"
-    src = rec.provenance.import_source
-    out["import"] = f"imported {src.file}" if src is not None else "trained here"
-    for name, fmt in _TRAIN_LABELS.items():
-        out[f"train.{name}"] = "—" if rec.train is None else fmt(getattr(rec.train, name))
-    return out
-
-
 @dataclass(frozen=True)
 class Labels:
-    """Labels for the runs shown together: unique, and naming only what differs between them."""
+    """Labels for the runs shown together: unique, at most 40 characters, naming only what differs between them."""
 
     condition: dict[str, str]  # condition id -> label (the legend entry of its replicates)
     run: dict[str, str]  # run id -> label (unique among the runs given)
     condition_of: dict[str, str]  # run id -> condition id
+    full: dict[str, str] = field(default_factory=dict)  # condition id -> the whole condition in words (tooltips, CSVs)
 
 
 def label_runs(records: list[RunRecord], statuses: dict[str, str] | None = None) -> Labels:
     """Labels for ``records`` shown at once; ``statuses`` (run id -> live status) marks unfinished runs.
 
-    A condition's label is the model's name plus every facet (data set, lr, epochs, ...) whose
-    value differs between the conditions shown. A run's label adds its seed, its status when it
-    is not finished (e.g. "cancelled 3/30 ep"), and the end of its id if that is still needed
-    to tell two runs apart.
+    A condition's label is the model's name plus the facets (where the weights came from, data set,
+    epochs, lr, ...) that tell it from the conditions that would otherwise share its label
+    (:func:`explorer.runs.labels.distinguish`); a condition whose every run diverged says so. A run's
+    label adds its seed, its status when it did not end normally (e.g. "(cancelled 3/30 ep)"), and the
+    end of its id if that is still needed to tell two runs apart. Every label fits :data:`LIMIT`.
     """
     statuses = statuses or {}
     cond_of = {r.id: condition_id(r) for r in records}
     by_cond: dict[str, RunRecord] = {}
     for r in records:
         by_cond.setdefault(cond_of[r.id], r)
-    extras = _differing({c: _facets(r) for c, r in by_cond.items()})
-    cond_label = {c: ", ".join([r.model.label, *extras[c]]) for c, r in by_cond.items()}
-    # two conditions that differ only in a field no facet shows (say a normalisation's numbers)
-    for lab, cs in _shared(cond_label).items():
-        for c in cs:
-            cond_label[c] = f"{lab} [condition {c}]"
-    run_label = {}
+    names = {c: r.model.label for c, r in by_cond.items()}
+    parts = distinguish(names, {c: facets(r) for c, r in by_cond.items()})
+    short = {c: r.model.name for c, r in by_cond.items()}
+    all_diverged = {c for c in by_cond if all(statuses.get(r.id, r.status) == "diverged"
+                                               for r in records if cond_of[r.id] == c)}
+
+    fallback: set[str] = set()
+
+    def cond_text(c: str, tail: str = "") -> str:  # the condition's label in what room the tail leaves
+        if c in fallback:  # two conditions no facet tells apart (say a normalisation's numbers): the id does
+            return fit(short[c], [f"#{c}"], short[c], LIMIT - len(tail)) + tail
+        return fit(names[c], parts[c], short[c], LIMIT - len(tail)) + tail
+
+    first = {c: cond_text(c) for c in by_cond}
+    fallback = {c for c, lab in first.items() if list(first.values()).count(lab) > 1}
+    cond_label = {c: cond_text(c, " (diverged)" if c in all_diverged else "") for c in by_cond}
+    tails = {}
     for r in records:
-        parts = [cond_label[cond_of[r.id]]]
-        if r.seed is not None:
-            parts[0] += f", seed {r.seed}"
-        status = statuses.get(r.id, r.status)
-        if status not in ("finished", "imported"):
-            planned = f"/{r.epochs_planned}" if r.epochs_planned else ""
-            parts.append(f"[{status} {r.epochs_done}{planned} ep]")
-        run_label[r.id] = " ".join(parts)
-    for lab, rids in _shared(run_label).items():
-        for rid in rids:
-            run_label[rid] = f"{lab} · {rid[-4:]}" if len({x[-4:] for x in rids}) == len(rids) else f"{lab} · {rid}"
-    return Labels(cond_label, run_label, cond_of)
-
-
-def _differing(facets: dict[str, dict[str, str]]) -> dict[str, list[str]]:
-    """Key -> the facet values that differ between the keys shown ("trained here" goes unsaid)."""
-    # a facet a record does not have (a normalisation facet is only written when it is not the data's own) reads
-    # as its default, so that records of every kind can be labelled together
-    keys = list(dict.fromkeys(k for f in facets.values() for k in f))
-    value = {c: {k: f.get(k, "data norm" if k == "normalization" else "—") for k in keys} for c, f in facets.items()}
-    kinds = [k for k in keys if len({v[k] for v in value.values()}) > 1]
-    return {c: [v[k] for k in kinds if not (k == "import" and v[k] == "trained here")] for c, v in value.items()}
-
-
-def _shared(labels: dict[str, str]) -> dict[str, list[str]]:
-    """Label -> the keys that share it, for labels held by more than one key."""
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for key, lab in labels.items():
-        by_label[lab].append(key)
-    return {lab: keys for lab, keys in by_label.items() if len(keys) > 1}
+        tail = "" if r.seed is None else f", seed {r.seed}"
+        tails[r.id] = tail + status_suffix(r, statuses.get(r.id, r.status))
+    run_label = {r.id: cond_text(cond_of[r.id], tails[r.id]) for r in records}
+    for end in (4, 11, 100):  # two runs of one condition and seed: the end of their ids tells them apart
+        run_label = unique(run_label, lambda rid: cond_text(cond_of[rid], f"{tails[rid]} · {rid[-end:]}"))
+    return Labels(cond_label, run_label, cond_of, {c: condition_text(r) for c, r in by_cond.items()})
 
 
 def series_labels(records: list[RunRecord]) -> dict[str, str]:
-    """Depth-free condition id -> label, for lines drawn against depth: "plain + BN", plus what else differs."""
+    """Depth-free condition id -> label, for lines drawn against depth: "plain + BN", plus what tells it apart."""
     first: dict[str, RunRecord] = {}
     for r in records:
         first.setdefault(condition_id(r, without_depth=True), r)
-    extras = _differing({c: _facets(r) for c, r in first.items()})
-    out = {}
+    mixed = len({r.model.family for r in first.values()}) > 1
+    names = {}
     for c, r in first.items():
         m = r.model
         name = ("residual" if m.residual else "plain") + (" + BN" if m.batchnorm else ", no BN")
-        if m.scheme != "none":
-            name += f" + {m.scheme_label}"
-        if m.family == "resnet":
+        if m.scheme != "none":  # a scheme stands in for BatchNorm in a residual net
+            name = "residual + " + m.scheme_label.replace("(simplified)", "(simpl.)")
+        if m.family == "resnet" and mixed:
             name = f"resnet family, {name}"
-        elif m.residual and m.shortcut == "B":
+        elif m.family == "cifar" and m.residual and m.shortcut == "B":
             name += " (shortcut B)"
-        out[c] = ", ".join([name, *extras[c]])
-    return out
+        names[c] = name
+    parts = distinguish(names, {c: facets(r) for c, r in first.items()})
+    short = {c: n.replace("residual", "res").replace("resnet family", "rn family") for c, n in names.items()}
+    out = {c: fit(names[c], parts[c], short[c]) for c in first}
+    return unique(out, lambda c: fit(short[c], [f"#{c}"], short[c]))
 
 
 def replicates(records: list[RunRecord]) -> dict[str, list[RunRecord]]:

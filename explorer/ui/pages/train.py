@@ -110,7 +110,24 @@ def form():
         st.error(str(e))
         return
     st.session_state.setdefault("my_jobs", []).append(job.id)
-    st.success(f"Queued: {job.label}. It trains in the background; progress below.")
+    st.success(f"Queued: {job.spec.name}, {len(seeds)} seed(s), {job.train.epochs} epochs on {job.data_name}. "
+               "It trains in the background; progress below.")
+
+
+def job_labels(all_jobs) -> dict[str, str]:
+    """Job id -> a short label, unique: two jobs of one recipe are told apart by when they were queued."""
+    def base(j):
+        seeds = f"seed {j.seeds[0]}" if len(j.seeds) == 1 else f"seeds {', '.join(map(str, j.seeds[:4]))}" + (
+            "…" if len(j.seeds) > 4 else "")
+        return f"{j.spec.name}, {seeds}, {j.train.epochs} ep, lr {j.train.lr:g}, {settings.shorten(j.data_name, 20)}"
+    out = {j.id: base(j) for j in all_jobs}
+    for j in all_jobs:
+        if list(out.values()).count(base(j)) > 1:
+            out[j.id] = f"{base(j)} · queued {time.strftime('%H:%M:%S', time.localtime(j.created))}"
+    for j in all_jobs:  # queued within one second: the job's id
+        if list(out.values()).count(out[j.id]) > 1:
+            out[j.id] = f"{base(j)} · {j.id}"
+    return out
 
 
 @st.fragment(run_every=2)
@@ -122,11 +139,12 @@ def job_panel():
         st.caption("No training jobs yet.")
         return
     st.subheader("Jobs")
+    names = job_labels(all_jobs)
     for job in reversed(all_jobs[-12:]):
         prog = job.progress or {}
         cols = st.columns([5, 1])
         with cols[0]:
-            st.markdown(f"**{job.label}** — {job.status}")
+            st.markdown(f"**{names[job.id]}** — {job.status}", help=job.label)
             if job.status == "running" and prog.get("steps"):
                 frac = min(1.0, prog["step"] / prog["steps"])
                 acc = f", test acc {prog['test_acc']:.3f}" if "test_acc" in prog else ""
