@@ -17,3 +17,23 @@ def test_epoch_axes_start_at_one_with_integer_ticks():
     for chart in (curves_chart(hist), curves_chart(hist, band_kind="std"), gap_chart(gap)):
         x = _x(chart.to_dict())
         assert x["scale"]["domainMin"] == 1 and x["axis"]["format"] == "d" and x["axis"]["tickMinStep"] == 1
+
+
+def test_one_hue_per_variant_and_a_legend_entry_for_every_series_drawn():
+    from explorer.charts.common import VARIANT_COLORS, color_map, degradation_chart
+    colors = color_map({"resnet20 (FULL)": "FULL", "resnet20-nores (Nres)": "Nres", "resnet20 (FULL), digits": "FULL",
+                        "no run drawn": "Nbn"})
+    assert colors["resnet20 (FULL)"] == VARIANT_COLORS["FULL"] == color_map({"residual + BN": "FULL"})["residual + BN"]
+    assert len(set(colors.values())) == len(colors), "a second condition of a variant gets a shade of its hue"
+    hist = pd.DataFrame({"epoch": [1, 2] * 2, "split": "test", "accuracy": [.5, .6, .4, .5], "run": ["a", "a", "b", "b"],
+                         "status": "finished", "condition_label": ["resnet20 (FULL)"] * 2 + ["resnet20-nores (Nres)"] * 2,
+                         "group": "g", "group_label": "g"})
+    domain = curves_chart(hist, splits=("test",), colors=colors).to_dict()["encoding"]["color"]["scale"]["domain"]
+    assert domain == ["resnet20 (FULL)", "resnet20-nores (Nres)"], "the legend lists exactly the series drawn"
+    deg = pd.DataFrame({"family": "cifar", "series": ["s1", "s2"], "net": ["plain + BN", "residual + BN"], "depth": 20,
+                        "test_error": [10.0, 8.0], "variant": ["Nres", "FULL"], "run_id": ["a", "b"]})
+    spec = degradation_chart(deg, colors=color_map({"residual + BN": "FULL", "plain + BN": "Nres"})).to_dict()
+    ref = [l for l in spec["layer"] if l.get("mark", {}).get("type") == "line" and "strokeDash" in l.get("encoding", {})]
+    assert ref and ref[0]["mark"]["color"] == "black", "He et al.'s line is drawn dashed, in black"
+    assert ref[0]["encoding"]["strokeDash"]["legend"]["orient"] == "bottom"
+    assert any(l.get("mark", {}).get("type") == "text" for l in spec["layer"]), "and labelled at its end"

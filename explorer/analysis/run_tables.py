@@ -116,9 +116,10 @@ def degradation_table(runs: list[Run]) -> pd.DataFrame:
     """
     done = [r for r in runs if r.status == "finished" and r.record.final is not None
             and r.record.final.test_acc is not None]
-    names = {}  # labelled within a family: the lines of one chart name only what differs between them
-    for family in {r.spec.family for r in done}:
-        names.update(series_labels([r.record for r in done if r.spec.family == family]))
+    names = {}  # labelled within a family and data set (one chart): its lines name only what differs between them
+    for family, data in {(r.spec.family, r.record.data.description) for r in done}:
+        names.update(series_labels([r.record for r in done
+                                    if r.spec.family == family and r.record.data.description == data]))
     keys = run_keys(done)
     rows = []
     for run in done:

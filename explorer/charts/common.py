@@ -14,19 +14,49 @@ from ..analysis.run_tables import band, reference_table
 
 alt.data_transformers.disable_max_rows()  # tables here are downsampled for display, a few 10k rows at most
 
-# Colours by condition: the app computes one map for the whole selection so every page agrees.
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-           "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+# One colour per condition everywhere: a hue per variant (seed 001's names), the same on every page and in
+# the report; conditions of one variant (another lr, data set, depth) get shades of its hue.
+VARIANT_COLORS = {"FULL": "#1f77b4", "Nres": "#ff7f0e", "Nbn": "#2ca02c", "Nboth": "#d62728", "Nbn+SkipInit": "#9467bd",
+                  "Nbn+Fixup": "#8c564b", "Nbn+Fixup (simplified)": "#e377c2"}
+OTHER = ["#7f7f7f", "#bcbd22", "#17becf"]  # a variant without a hue of its own
+SHADES = [0.0, 0.22, -0.14, 0.34, -0.24, 0.12, -0.07, 0.42]  # lightness steps: the base first, then alternately
 
 
-def color_map(conditions) -> dict[str, str]:
-    """Condition label -> colour, stable for a given set of labels (sorted, then the palette in order)."""
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted(set(conditions)))}
+def _shade(color: str, step: float) -> str:
+    import colorsys
+    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    h, light, sat = colorsys.rgb_to_hls(r, g, b)
+    r, g, b = colorsys.hls_to_rgb(h, min(0.88, max(0.12, light + step)), sat)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in (r, g, b))
+
+
+def color_map(variant_of: dict[str, str]) -> dict[str, str]:
+    """Label -> colour, from ``variant_of`` (label -> its model's variant, "FULL", "Nres", ...).
+
+    Each variant has one hue (:data:`VARIANT_COLORS`); its first label, in the order given, takes the
+    hue itself, the next ones lighter and darker shades of it. Callers give the labels with the most runs
+    first (the main experiment), so a condition keeps its colour from page to page.
+    """
+    out, used = {}, {}
+    for label, variant in variant_of.items():
+        if variant not in VARIANT_COLORS:
+            variant = OTHER[sum(map(ord, variant)) % len(OTHER)]
+        i = used[variant] = used.get(variant, -1) + 1
+        base = VARIANT_COLORS.get(variant, variant)
+        out[label] = _shade(base, SHADES[i % len(SHADES)]) if i else base
+    return out
 
 
 def color_encoding(field: str, title: str, colors: dict[str, str] | None, legend: bool = True,
-           below: bool = False) -> alt.Color:
-    """The condition colour; its legend in full (never cut), to the right or, with ``below``, beneath in two columns."""
+                   below: bool = False, present=None) -> alt.Color:
+    """The condition colour; its legend in full (never cut), to the right or, with ``below``, beneath in two columns.
+
+    ``present``: the labels the chart draws; the legend then lists exactly those (a condition with nothing
+    drawn, a run that diverged before its first epoch, gets no entry of its own).
+    """
+    if colors and present is not None:
+        keep = set(present)
+        colors = {k: v for k, v in colors.items() if k in keep} or None
     scale = alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Undefined
     place = {"orient": "bottom", "columns": 2} if below else {}
     return alt.Color(field, title=title, scale=scale,
@@ -41,6 +71,16 @@ def epoch_x(title: str = "epoch") -> alt.X:
                  axis=alt.Axis(tickMinStep=1, format="d"))
 
 
+def _whole(df: pd.DataFrame) -> list:
+    """The tooltip line with the whole condition in words, where the table has it (labels name only what differs)."""
+    return [alt.Tooltip("condition_text:N", title="condition")] if "condition_text" in df else []
+
+
+def elapsed_x(title: str = "epochs elapsed") -> alt.X:
+    """Training progress on x (per-step values): 0 to the last epoch, whole-number ticks only."""
+    return alt.X("epoch:Q", title=title, scale=alt.Scale(domainMin=0, nice=False), axis=alt.Axis(tickMinStep=1, format="d"))
+
+
 def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | None = None,
                  splits: tuple[str, ...] = ("train", "test"), colors: dict[str, str] | None = None) -> alt.Chart:
     """Per-epoch curves; with ``band_kind`` the replicates of a condition become a mean line and a band."""
@@ -51,8 +91,9 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
     if band_kind:
         g = band(df, ["group", "group_label", "condition_label", "split", "epoch"], value, band_kind, clip=clip)
         sel = alt.selection_point(fields=["condition_label"], bind="legend")
-        base = alt.Chart(g).encode(x=epoch_x(), detail="group:N",
-                                   color=color_encoding("condition_label:N", "condition", colors), strokeDash=dash)
+        base = alt.Chart(g).encode(x=epoch_x(), detail="group:N", strokeDash=dash,
+                                   color=color_encoding("condition_label:N", "condition", colors,
+                                                        present=g["condition_label"].unique()))
         title_y = f"{value} (mean over replicates)"
         line = base.mark_line(point=True).encode(
             y=alt.Y("mean:Q", title=title_y), opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
@@ -65,9 +106,10 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
     chart = alt.Chart(df).mark_line(point=True).encode(
         x=epoch_x(), y=alt.Y(f"{value}:Q", title=value), detail="run:N",
-        color=color_encoding("condition_label:N", "condition (one line a run)", colors), strokeDash=dash,
+        color=color_encoding("condition_label:N", "condition (one line a run)", colors,
+                             present=df["condition_label"].unique()), strokeDash=dash,
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
-        tooltip=["run", "status", "split", "epoch", alt.Tooltip(f"{value}:Q", format=".4f")])
+        tooltip=["run", "status", "split", "epoch", alt.Tooltip(f"{value}:Q", format=".4f"), *_whole(df)])
     return chart.add_params(sel).properties(title=f"{value} per epoch, one line a run (hover for its seed and status)",
                                             height=320)
 
@@ -76,9 +118,10 @@ def gap_chart(gap: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Ch
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
     return alt.Chart(gap).mark_line(point=True).encode(
         x=epoch_x(), y=alt.Y("gap:Q", title="train − test accuracy"), detail="run:N",
-        color=color_encoding("condition_label:N", "condition (one line a run)", colors),
+        color=color_encoding("condition_label:N", "condition (one line a run)", colors,
+                             present=gap["condition_label"].dropna().unique()),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
-        tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".4f")],
+        tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".4f"), *_whole(gap)],
     ).add_params(sel).properties(title="generalisation gap (clean train accuracy − test accuracy)", height=260)
 
 
@@ -102,7 +145,7 @@ def gradient_panels(table: pd.DataFrame, stat_label: str, note: str, aggregated:
         df = table.pivot_table(index=["run", "stage", "step", "epoch"], columns="stat", values="value").reset_index()
         panel, line_y, lo, hi = "run", "mean", "min", "max"
         band_note = "line: window mean; band: window min..max"
-    base = alt.Chart(df).encode(x=alt.X("epoch:Q", title="epoch"), color=stage_color)
+    base = alt.Chart(df).encode(x=elapsed_x(), color=stage_color)
     area = base.mark_area(opacity=0.2).encode(y=alt.Y(f"{lo}:Q", scale=alt.Scale(type="log"), title=y_title), y2=f"{hi}:Q")
     line = base.mark_line(strokeWidth=1.3).encode(
         y=alt.Y(f"{line_y}:Q", scale=alt.Scale(type="log"), title=y_title),
@@ -116,9 +159,9 @@ def ratio_chart(ratios: pd.DataFrame, colors: dict[str, str] | None = None) -> a
     """stage0 / last-stage ratio over training, a line a condition (median over replicates)."""
     g = ratios.groupby(["group", "group_label", "condition_label", "epoch"])["ratio"].median().reset_index()
     line = alt.Chart(g).mark_line().encode(
-        x=alt.X("epoch:Q", title="epoch"), detail="group:N",
+        x=elapsed_x(), detail="group:N",
         y=alt.Y("ratio:Q", scale=alt.Scale(type="log"), title="stage0 / last stage (log scale)"),
-        color=color_encoding("condition_label:N", "condition", colors),
+        color=color_encoding("condition_label:N", "condition", colors, present=g["condition_label"].unique()),
         tooltip=["group_label", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("ratio:Q", format=".3e")])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
     return (line + one).properties(height=260)  # titled by the page (a title inside a column chart is clipped)
@@ -145,18 +188,22 @@ def late_ratio_chart(late: pd.DataFrame, colors: dict[str, str] | None = None) -
             ).properties(height=260)
 
 
-def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str = "test_error") -> alt.Chart:
+def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str = "test_error",
+                      colors: dict[str, str] | None = None) -> alt.Chart:
     """Error vs depth, one line a series (plain / residual × BN, and whatever else differs), He et al. beside.
 
-    Each point averages the replicates of one condition (the series at that depth).
+    Each point averages the replicates of one condition (the series at that depth). ``colors``: series
+    label -> colour (:func:`color_map`, the same hues as every other page). The legend sits beneath the
+    chart, every series in it; He et al.'s numbers are a dashed black line, labelled at its end.
     """
     what = value.replace("_", " ")
     ours = table[table["family"] == "cifar"]
     layers = []
     if not ours.empty:
         g = band(ours, ["series", "net", "depth"], value, band_kind, clip=(0.0, 100.0))
+        color = color_encoding("net:N", "net", colors, below=True, present=g["net"].unique())
         base = alt.Chart(g).encode(x=alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", base=2)),
-                                   color=alt.Color("net:N", title="net", legend=alt.Legend(labelLimit=0)))
+                                   color=color)
         layers += [base.mark_line(point=True).encode(
             y=alt.Y("mean:Q", title=f"{what} (%)"),
             tooltip=["net", "depth", alt.Tooltip("mean:Q", format=".2f", title=f"mean {what} %"),
@@ -165,12 +212,19 @@ def degradation_chart(table: pd.DataFrame, band_kind: str = "95% CI", value: str
             base.mark_errorbar().encode(y=alt.Y("lo:Q", title=f"{what} (%)"), y2="hi:Q")]
     if value == "test_error":
         ref = reference_table().rename(columns={"net": "reference"})
-        layers.append(alt.Chart(ref).mark_line(strokeDash=[4, 3], point=alt.OverlayMarkDef(shape="diamond", size=60)).encode(
-            x="depth:Q", y="test_error:Q", strokeDash=alt.StrokeDash("reference:N", title="reference (dashed)",
-                                                                      legend=alt.Legend(labelLimit=0)),
-            color=alt.value("black"), tooltip=["reference", "depth", "test_error"]))
-    return alt.layer(*layers).properties(
-        title=f"{what} vs depth (lines: mean over replicates, bars: {band_kind})", height=340)
+        dash = alt.StrokeDash("reference:N", title="reference", scale=alt.Scale(range=[[6, 4]]),
+                              legend=alt.Legend(labelLimit=0, orient="bottom", symbolType="stroke", symbolStrokeWidth=2,
+                                                symbolStrokeColor="black", symbolSize=300))
+        line = alt.Chart(ref).encode(x="depth:Q", y="test_error:Q", tooltip=["reference", "depth", "test_error"])
+        layers += [line.mark_line(color="black").encode(strokeDash=dash),
+                   line.mark_point(shape="diamond", size=60, color="black", filled=True)]
+        end = ref[ref["depth"] == ref["depth"].max()].assign(text="He et al. 2016")
+        layers.append(alt.Chart(end).mark_text(align="left", dx=8, dy=-8, fontSize=11, color="black").encode(
+            x="depth:Q", y="test_error:Q", text="text:N"))
+    # the height includes the legend beneath (two entries a row) when Streamlit fits the chart to its width
+    rows = (ours["net"].nunique() + 1) // 2 + (value == "test_error")
+    return alt.layer(*layers).properties(title=f"{what} vs depth (lines: mean over replicates, bars: {band_kind})",
+                                         height=300 + 22 * rows)
 
 
 # axis title (with unit) and range of each separability metric; bands are clipped to the range

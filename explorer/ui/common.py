@@ -188,7 +188,28 @@ def sidebar() -> Selection:
         st.caption(f"{len(selected)} run(s) selected of {len(runs)}.")
     labels = label_runs([r.record for r in selected], {r.id: r.status for r in selected})
     # every page names and colours the selection alike
-    return Selection(tuple(selected), labels, color_map(labels.condition.values()))
+    return Selection(tuple(selected), labels, condition_colors(selected, labels))
+
+
+def condition_colors(runs: list[Run], labels: Labels) -> dict[str, str]:
+    """Condition label -> colour: its variant's hue (the same on every page, the Overview's lines included),
+    the condition with the most runs of a variant taking the hue itself, the others its shades."""
+    count: dict[str, int] = {}
+    variant: dict[str, str] = {}
+    for r in runs:
+        lab = labels.condition[labels.condition_of[r.id]]
+        count[lab] = count.get(lab, 0) + 1
+        variant[lab] = r.spec.variant
+    return color_map({lab: variant[lab] for lab in sorted(count, key=lambda k: (-count[k], k))})
+
+
+def series_colors(table: pd.DataFrame) -> dict[str, str]:
+    """Series label ("net" of a degradation table) -> colour, by the same rule as :func:`condition_colors`."""
+    if table.empty:
+        return {}
+    g = table.groupby("net").agg(variant=("variant", "first"), runs=("run_id", "count")).reset_index()
+    g = g.sort_values(["runs", "net"], ascending=[False, True])
+    return color_map(dict(zip(g["net"], g["variant"])))
 
 
 def csv_button(df: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:

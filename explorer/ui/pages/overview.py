@@ -6,7 +6,7 @@ from explorer.analysis.table import analyze_run
 from explorer.charts.common import degradation_chart
 from explorer.analysis.gradients import late_ratio_table
 from explorer.analysis.run_tables import answer_table, degradation_table
-from explorer.ui.common import csv_button, guarded, load_runs
+from explorer.ui.common import csv_button, guarded, load_runs, series_colors
 from explorer.ui.datasets import data_status, download_button
 
 
@@ -58,8 +58,11 @@ def render():
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
     # one above the other, full width: beside two half-width plots, the legend of the conditions' whole names
     # squeezed each plot to a sliver and was cut where the names differ
-    st.altair_chart(degradation_chart(table, band_kind, "train_error"), width="stretch")
-    st.altair_chart(degradation_chart(table, band_kind, "test_error"), width="stretch")
+    colors = series_colors(table)  # the hues of every other page: residual + BN is FULL's blue everywhere
+    for value in ("train_error", "test_error"):  # titles as page text: Streamlit clips a title drawn after a caption
+        st.markdown(f"**{value.replace('_', ' ')} vs depth** (lines: mean over replicates, bars: {band_kind}"
+                    + ("; dashed black: He et al. 2016)" if value == "test_error" else ")"))
+        st.altair_chart(degradation_chart(table, band_kind, value, colors).properties(title=""), width="stretch")
     st.caption("Top: training error (eval mode, no augmentation, 5,000 training images). If the deeper plain net's "
                "training error is higher, the degradation is an optimisation problem, not overfitting.")
     answers(runs, table)
