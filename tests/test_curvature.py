@@ -8,7 +8,7 @@ from torch import nn
 from explorer.models import init_model
 from explorer.studies.common import MechanismError
 from explorer.studies.curvature import (extreme_eigenvalues, hessian_product, hutchinson_trace, loss_curvature,
-                                        power_iteration)
+                                        lanczos_extremes, power_iteration)
 
 
 def quadratic(eigenvalues, seed=0):
@@ -61,6 +61,35 @@ def test_least_squares_hessian_is_XtX_over_n():
     eig = torch.linalg.eigvalsh(H)
     top, bottom = extreme_eigenvalues(product, 6, tol=1e-12, iterations=2000, dtype=torch.float64)
     assert (top.value, bottom.value) == pytest.approx((float(eig[-1]), float(eig[0])), rel=1e-4)
+
+
+def test_lanczos_finds_both_extremes_of_a_wide_spectrum_in_few_products():
+    rng = np.random.default_rng(3)
+    eigenvalues = [50.0, -7.0] + list(rng.uniform(-2.0, 10.0, 198))
+    product, _ = quadratic(eigenvalues, seed=3)
+    top, bottom = lanczos_extremes(product, 200, tol=1e-6, iterations=200, dtype=torch.float64)
+    assert (top.value, bottom.value) == pytest.approx((50.0, -7.0), rel=1e-5)
+    assert top.converged and bottom.converged and top.iterations < 100
+    slow_top, slow_bottom = extreme_eigenvalues(product, 200, tol=1e-6, iterations=top.iterations, dtype=torch.float64)
+    assert abs(slow_bottom.value + 7.0) > abs(bottom.value + 7.0)  # power iteration, same products: worse
+
+
+def test_lanczos_ritz_values_lie_inside_the_spectrum_and_say_when_unconverged():
+    product, A = quadratic(list(np.linspace(-1.0, 1.0, 60)), seed=4)
+    top, bottom = lanczos_extremes(product, 60, tol=1e-12, iterations=4, dtype=torch.float64)
+    assert not top.converged and top.iterations == 4
+    assert -1.0 <= bottom.value <= top.value <= 1.0
+
+
+def test_lanczos_on_least_squares_and_an_exact_small_space():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    lin = nn.Linear(5, 1, bias=False).double()
+    product = hessian_product(0.5 * (lin(X).squeeze(1) ** 2).mean(), list(lin.parameters()))
+    eig = torch.linalg.eigvalsh(X.T @ X / 30)
+    top, bottom = lanczos_extremes(product, 5, tol=1e-10, iterations=50, dtype=torch.float64)
+    assert (top.value, bottom.value) == pytest.approx((float(eig[-1]), float(eig[0])), rel=1e-8)
+    assert top.iterations <= 5 and top.converged
 
 
 def test_power_iteration_reports_no_convergence_when_out_of_iterations():

@@ -83,3 +83,20 @@ def shatter_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
                  alt.Tooltip("length:Q", format=".3f", title="correlation length")])
     e = alt.Chart(pd.DataFrame({"y": [float(np.exp(-1))]})).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="y:Q")
     return (line + e).properties(height=300)
+
+
+def curvature_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
+    """The Hessian's top eigenvalue and trace (log axes) of each run, one point a run, by depth."""
+    d = _finite(df).copy()
+    if "depth" not in d.columns:
+        d["depth"] = d["label"].astype(str)
+    panels = []
+    for field, title in (("lambda_max", "λmax (top Hessian eigenvalue, log axis)"),
+                         ("trace", "trace (Hutchinson, log axis)")):
+        p = d[d[field] > 0] if field in d.columns else d.iloc[:0]
+        panels.append(alt.Chart(p).mark_point(filled=True, size=80).encode(
+            x=alt.X("depth:O", title="depth"), xOffset="condition_label:N",
+            y=alt.Y(f"{field}:Q", title=title, scale=alt.Scale(type="log")),
+            color=color_encoding("condition_label:N", "condition (one point a run)", colors),
+            tooltip=["label", alt.Tooltip(f"{field}:Q", format=".4g"), "images_from"]).properties(width=280, height=260))
+    return alt.hconcat(*panels)

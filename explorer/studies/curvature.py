@@ -9,6 +9,13 @@ of a ResNet-56, 0.85M x 0.85M, is never formed):
   as the estimate, stopped when it changes by at most ``tol`` relative to its size. Power
   iteration finds the eigenvalue of largest *magnitude*; when that one is negative it is the
   smallest eigenvalue and the largest is found by the shifted iteration below;
+* **both extremes at once** by the Lanczos method (:func:`lanczos_extremes`, what the study uses): ``m``
+  products build an orthonormal Krylov basis (fully re-orthogonalised), and the extreme eigenvalues
+  of the ``m x m`` tridiagonal matrix (Ritz values) approximate H's. Each lies inside H's spectrum
+  (the largest Ritz value <= lambda_max, the smallest >= lambda_min), and its error is bounded by its
+  residual ``beta_m |s_m|`` (the last component of its Ritz vector); the iteration stops when both
+  residuals are at most ``tol`` times the largest |Ritz value| (Golub & Van Loan, ch. 10). Far fewer
+  products than power iteration for the same accuracy, and lambda_min comes free;
 * **smallest eigenvalue** by shifted power iteration on ``H - lambda_max I``, whose eigenvalues
   ``lambda_i - lambda_max`` are all <= 0, so its dominant one is ``lambda_min - lambda_max``
   (Li et al. 2018 report ``|lambda_min / lambda_max|`` to show how far from convex a region is).
@@ -30,7 +37,8 @@ References
    of the Hessian, IEEE BigData, 2020.
 .. [2] H. Li, Z. Xu, G. Taylor, C. Studer, T. Goldstein, Visualizing the loss landscape of neural
    nets, NeurIPS, 2018.
-.. [3] M. F. Hutchinson, A stochastic estimator of the trace of the influence matrix for Laplacian
+.. [3] G. H. Golub, C. F. Van Loan, Matrix computations, 4th ed., ch. 10 (the Lanczos method), 2013.
+.. [4] M. F. Hutchinson, A stochastic estimator of the trace of the influence matrix for Laplacian
    smoothing splines, Communications in Statistics - Simulation and Computation 18, 1989.
 """
 from __future__ import annotations
@@ -148,6 +156,48 @@ def extreme_eigenvalues(product: Product, dim: int, *, iterations: int = ITERATI
     return (dominant, other) if dominant.value >= other.value else (other, dominant)
 
 
+def lanczos_extremes(product: Product, dim: int, *, iterations: int = ITERATIONS, tol: float = TOLERANCE,
+                     seed: int = 0, device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> tuple[Eigen, Eigen]:
+    """(lambda_max, lambda_min) by the Lanczos method (see the module doc): at most ``iterations``
+    products, stopped when both extreme Ritz values' residual bounds are within ``tol`` x max |Ritz|."""
+    _check(iterations, tol)
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(dim, generator=g, dtype=torch.float64)
+    basis = [v / v.norm()]
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta = np.array([float("nan")])
+    for i in range(1, min(iterations, dim) + 1):
+        w = product(basis[-1].to(device, dtype)).detach().double().cpu()
+        if not bool(torch.isfinite(w).all()):
+            nan = Eigen(float("nan"), i, False)
+            return nan, nan
+        alphas.append(float(torch.dot(w, basis[-1])))
+        for _ in range(2):  # full re-orthogonalisation, twice (Kahan-Parlett)
+            for u in basis:
+                w -= torch.dot(w, u) * u
+        beta = float(w.norm())
+        theta, s = _tridiagonal_eigh(alphas, betas)
+        scale = max(abs(theta[0]), abs(theta[-1]), np.finfo(float).tiny)
+        residual = beta * np.abs(s[-1, [-1, 0]])  # of the largest and of the smallest Ritz value
+        done = residual <= tol * scale
+        if beta <= 1e-12 * scale or i == dim:  # an invariant subspace: the Ritz values are exact eigenvalues
+            done = np.array([True, True])
+        if done.all():
+            return Eigen(float(theta[-1]), i, True), Eigen(float(theta[0]), i, True)
+        betas.append(beta)
+        basis.append(w / beta)
+    return Eigen(float(theta[-1]), len(alphas), bool(done[0])), Eigen(float(theta[0]), len(alphas), bool(done[1]))
+
+
+def _tridiagonal_eigh(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric tridiagonal matrix (alphas; betas off the diagonal)."""
+    k = len(alphas)
+    t = np.diag(np.array(alphas)) + np.diag(np.array(betas[: k - 1]), 1) + np.diag(np.array(betas[: k - 1]), -1)
+    return np.linalg.eigh(t)
+
+
 def hutchinson_trace(product: Product, dim: int, *, samples: int = SAMPLES, seed: int = 0,
                      device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Trace:
     """Hutchinson's estimate of tr H: the mean of ``v . H v`` over Rademacher vectors ``v``, with its SE."""
@@ -183,7 +233,7 @@ def loss_curvature(model, x, y, *, iterations: int = ITERATIONS, tol: float = TO
         loss = F.cross_entropy(model(x.to(device)).float(), y.to(device))
         product = hessian_product(loss, params)
         kw = dict(device=device, dtype=dtype)
-        top, bottom = (extreme_eigenvalues(product, dim, iterations=iterations, tol=tol, seed=seed, **kw)
+        top, bottom = (lanczos_extremes(product, dim, iterations=iterations, tol=tol, seed=seed, **kw)
                        if eigen else (nothing, nothing))
         tr = hutchinson_trace(product, dim, samples=samples, seed=seed, **kw) if trace else Trace(float("nan"),
                                                                                                   float("nan"), 0)

@@ -7,11 +7,10 @@ import pandas as pd
 import torch
 
 from ...charts.landscape import landscape_contour, landscape_line_chart, landscape_surface
-from ...data import normalize
 from ...models import init_model
-from ...train.loop import stratified_subset
 from ..landscape import batch_evaluator, slice_points, to_frame
 from .base import NUM, Study, check_settings, setting
+from .images import reads_training_images, training_images
 
 
 @dataclass(frozen=True)
@@ -37,36 +36,8 @@ class LandscapeSettings:
 
 
 
-def _here(run, inputs) -> bool:
-    fp = run.record.data.fingerprint
-    return bool(inputs.dataset is not None and fp and inputs.dataset.fingerprint == fp)
-
-
-def _reads(run, inputs):
-    """On the run's training images when its data is here (the shipped results are), else the probe set."""
-    train = {"images": f"training split {run.record.data.fingerprint}"}
-    return ([train], train) if _here(run, inputs) else ([train, {}], {})
-
-
-def _training_images(run, inputs, n: int):
-    """A fixed stratified subset of the images the run trained on, normalised, and where it came from; a run
-    trained on a subset (the loop's stratified subset, seed 0) is evaluated on images of that subset only."""
-    mean, std, probe = inputs.mean, inputs.std, inputs.probe
-    if not _here(run, inputs):
-        return (normalize(probe.images, mean, std), probe.labels,
-                f"probe set ({len(probe.labels)} test images; no training data here)")
-    ds = inputs.dataset
-    pool = torch.arange(len(ds.train_y))
-    sub = run.record.train.subset if run.record.train is not None else None
-    if sub is not None and sub < len(pool):
-        pool = stratified_subset(ds.train_y, sub, seed=0)
-    n = min(n, len(pool))
-    idx = pool[stratified_subset(ds.train_y[pool], n, seed=0)]
-    return normalize(ds.train_x[idx], mean, std), ds.train_y[idx], f"training images ({n}, stratified)"
-
-
 def _compute(run, inputs, cfg: LandscapeSettings, progress=None) -> pd.DataFrame:
-    x, y, source = _training_images(run, inputs, cfg.images)
+    x, y, source = training_images(run, inputs, cfg.images)
     model, ev = run.load_model(), batch_evaluator(x, y)
     views = (["line"] if run.seed is not None else []) + ["1d"] + (["2d"] if cfg.grid else [])
     sizes = {"line": cfg.points, "1d": cfg.points, "2d": cfg.grid ** 2}
@@ -117,6 +88,6 @@ STUDY = Study(
           "training split (the probe set when no training data is on this machine).",
     settings=LandscapeSettings, compute=_compute,
     chart=lambda df, colors=None: landscape_line_chart(df, "1d", "loss", colors), page=_page, background=True,
-    cost=lambda s: f"{s.points * 2 + s.grid ** 2} passes over {s.images} images a run", reads=_reads,
+    cost=lambda s: f"{s.points * 2 + s.grid ** 2} passes over {s.images} images a run", reads=reads_training_images,
     page_fields=("images", "points", "grid"),
     columns={"view": str, "loss": NUM + (type(None),), "accuracy": NUM + (type(None),)})
