@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..runs import Run
-from .estimates import NETS, VerdictRow, recipe_key  # noqa: F401 (re-exported)
+from .estimates import NETS, VerdictRow, did_not_train, recipe_key  # noqa: F401 (re-exported)
+from .init_summary import load_sweep
 from .rows import rows as verdict_rows
 
 @dataclass(frozen=True)
@@ -26,13 +27,16 @@ class Verdict:
     data: str
     runs: dict[str, list[str]]  # net key -> run ids
     rows: tuple[VerdictRow, ...] = field(default=())
+    untrained: dict[str, list[str]] = field(default_factory=dict)  # net key -> runs that did not train (left out)
+    sweep_note: str = ""  # why the rows at initialisation have no values, when they have none
 
     def to_frame(self) -> pd.DataFrame:
         keys = [f"{n}-{d}" for n in NETS for d in (self.shallow, self.deep)]
         nan = float("nan")
         out = []
         for r in self.rows:
-            row = {"explanation": r.explanation, "time": r.time, "measure": r.measure, "status": r.status}
+            row = {"explanation": r.explanation, "time": r.time, "measure": r.measure, "status": r.status,
+                   "measurement noise": r.noise}
             for c in r.contrasts:  # both contrasts of the row, values first
                 name, st = f"{c.a} vs {c.b}", c.stats
                 row.update({f"{name}: {'ratio' if st is not None and st.log_scale else 'difference'}":
@@ -52,6 +56,13 @@ class Verdict:
 
 
 def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None) -> tuple[dict[str, list[Run]], str]:
+    """:func:`candidates`, without the runs that did not train (:func:`explorer.verdict.estimates.did_not_train`)."""
+    nets, description = candidates(runs, shallow, deep, data)
+    nets = {k: [r for r in v if not did_not_train(r)] for k, v in nets.items()}
+    return {k: v for k, v in nets.items() if v}, description
+
+
+def candidates(runs: list[Run], shallow: int, deep: int, data: str | None = None) -> tuple[dict[str, list[Run]], str]:
     """The four nets' replicates: cifar family, BatchNorm, no SkipInit/Fixup, finished, one recipe and data set.
 
     Among the recipes (condition without the model) present, the one that covers most of the four
@@ -73,6 +84,15 @@ def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None)
 
 def build(runs: list[Run], shallow: int = 20, deep: int = 56, data: str | None = None) -> Verdict:
     """The verdict table for the runs present (see the module doc); measures come from the caches only."""
-    nets, description = pick_nets(runs, shallow, deep, data)
-    rows = verdict_rows(nets, shallow, deep) if nets else ()
-    return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items()}, tuple(rows))
+    every, description = candidates(runs, shallow, deep, data)
+    nets = {k: [r for r in v if not did_not_train(r)] for k, v in every.items()}
+    untrained = {k: [r.id for r in v if did_not_train(r)] for k, v in every.items()}
+    sweep, note = None, ""
+    try:
+        sweep = load_sweep()
+        note = "" if sweep is not None else "the initialisation sweep (checkpoints/studies/init_sweep.csv) is not here"
+    except ValueError as e:
+        note = str(e)
+    rows = verdict_rows(nets, shallow, deep, sweep) if nets else ()
+    return Verdict(shallow, deep, description, {k: [r.id for r in v] for k, v in nets.items() if v}, tuple(rows),
+                   {k: v for k, v in untrained.items() if v}, note)

@@ -73,6 +73,7 @@ class VerdictRow:
     time: str = "after training"  # or "at initialisation": where the explanation's paper places its claim
     contrasts: tuple[RowContrast, ...] = ()
     caveat: str = ""  # what the row cannot show
+    noise: str = ""  # the measurement's spread within a run beside the spread across replicates, where it has one
 
 
 STATUS_MEANING = {
@@ -84,6 +85,17 @@ STATUS_MEANING = {
     "too thin": "a net has fewer than two replicates: no test",
     "not measured": "a net has no run with this measurement",
 }
+
+
+def did_not_train(r: Run) -> bool:
+    """A finished run whose clean training accuracy never left chance (below 1.5 x 1/classes): it did not
+    train at its recipe, which is a failure of that recipe, not degradation; kept out of every contrast."""
+    f = r.record.final
+    if f is None:
+        return False
+    acc = f.clean_train_acc if f.clean_train_acc is not None else getattr(f, "train_acc", None)
+    classes = len(r.record.data.classes or ()) or 10
+    return acc is not None and acc < 1.5 / classes
 
 
 def recipe_key(r: Run, free: tuple[str, ...]) -> str:

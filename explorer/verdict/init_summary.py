@@ -10,6 +10,8 @@ measurement noise of one net (its lines) is already averaged inside each value.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -69,3 +71,29 @@ def sweep_contrasts(frame: pd.DataFrame, measure: str, predicted: tuple[int, int
                     "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "log_scale": c.log_scale, "p": c.p,
                     "p_holm": q, "hedges_g": c.effect, "outcome": d.outcome, "note": d.note})
     return pd.DataFrame(out)
+
+
+SWEEP_FILE = "init_sweep.csv"
+SWEEP_CAP = 32 * 2 ** 20  # bytes: the shipped table is about 0.5 MB
+
+
+def load_sweep(folder=None) -> pd.DataFrame | None:
+    """The shipped initialisation sweep (checkpoints/studies/init_sweep.csv), None when it is not there;
+    read through the guarded door and checked for the sweep's columns (a bad file raises ValueError)."""
+    from ..atomic import FileMissing, read_capped
+    from ..settings import SHIPPED_STUDIES
+    path = (SHIPPED_STUDIES if folder is None else folder) / SWEEP_FILE
+    try:
+        raw = read_capped(path, SWEEP_CAP, what="initialisation sweep table")
+    except FileMissing:
+        return None
+    try:
+        frame = pd.read_csv(io.BytesIO(raw))
+    except (ValueError, pd.errors.ParserError) as e:
+        raise ValueError(f"{path.name} is not a CSV table of the initialisation sweep ({e}).") from None
+    missing = set(COLUMNS) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path.name} lacks the columns {sorted(missing)}; expected {', '.join(COLUMNS)}.")
+    frame["residual"] = frame["residual"].astype(str).str.lower() == "true"
+    frame["batchnorm"] = frame["batchnorm"].astype(str).str.lower() == "true"
+    return frame

@@ -8,8 +8,11 @@ over every explanation's contrasts on the page (:mod:`explorer.verdict.contrast`
 (degradation) is the premise and is tested apart, Holm over its own two contrasts. A row is "supported" when both
 contrasts are significant in the predicted direction, "ruled out" when one is significant the other
 way, and otherwise "not resolved", with the difference the test could have seen (STATUS_MEANING).
-Every measure is defined where it is computed (the docstrings named below); the time point of each
-row is the one its paper names.
+Every measure is defined where it is computed (:mod:`explorer.verdict.measures` names where); the time
+point of each row is the one its paper names. A row "at initialisation" takes its values from the
+initialisation sweep (:mod:`explorer.studies.init_measures`, 20 initialisations a net, shipped in
+checkpoints/studies/): no training is needed there, so n is large; the other rows' replicates are the
+runs' seeds.
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from ..runs import Run
+from . import measures as m
 from .contrast import contrast, decide, estimate, holm
 from .estimates import RowContrast, VerdictRow
 
@@ -35,105 +40,16 @@ def net_text(e, fmt: str = ".3g") -> str:
     return f"{what}{e.centre:{fmt}} (95% CI {e.ci_low:{fmt}} to {e.ci_high:{fmt}}, n={e.n})"
 
 
-def _safe(f: Callable[[Run], float]) -> Callable[[Run], float]:
-    def g(run: Run) -> float:
-        try:
-            v = f(run)
-            return float("nan") if v is None else float(v)
-        except (ValueError, KeyError, IndexError, TypeError, OSError):
-            return float("nan")
-    return g
-
-
-@_safe
-def train_error(r: Run) -> float:
-    return 100 * (1 - r.record.final.clean_train_acc)
-
-
-@_safe
-def test_error(r: Run) -> float:
-    return 100 * (1 - r.record.final.test_acc)
-
-
-@_safe
-def grad_ratio(r: Run) -> float:
-    from ..analysis.gradients import late_ratio  # stage0 / last stage, median over the last 10% of steps
-    return late_ratio(r)
-
-
-def last_stage(metric: str) -> Callable[[Run], float]:
-    @_safe
-    def f(r: Run) -> float:
-        from ..analysis.table import analyze_run
-        t = analyze_run(r, cached_only=True)
-        t = t[t["metric"] == metric].sort_values("stage")
-        return t["value"].iloc[-1]
-    return f
-
-
-def _mech(r: Run, kind: str):
-    from ..studies.catalog import study_table
-    return study_table(r, kind, cached_only=True)
-
-
-@_safe
-def lesion_drop(r: Run) -> float:
-    """Probe accuracy lost (points) with one block deleted: intact minus the median over the deletable blocks."""
-    t = _mech(r, "lesion")
-    s = t[(t["view"] == "single") & t["deletable"].astype(bool)]
-    return 100 * (float(s["baseline_accuracy"].iloc[0]) - float(np.median(s["accuracy"])))
-
-
-def _signal(r: Run, weights: str):
-    t = _mech(r, "signal")
-    return t[t["weights"] == weights]
-
-
-@_safe
-def rank_at_init(r: Run) -> float:
-    return _signal(r, "init")["stable_rank_centred"].iloc[-1]  # the last block's output
-
-
-@_safe
-def grad_first_last(r: Run) -> float:
-    s = _signal(r, "trained")
-    s = s[s["block"] != "stem"]
-    return float(s["grad_norm"].iloc[0]) / float(s["grad_norm"].iloc[-1])
-
-
-@_safe
-def grad_first_last_init(r: Run) -> float:
-    """The same ratio at the run's own initial weights (BatchNorm with the batch's statistics)."""
-    s = _signal(r, "init")
-    s = s[s["block"] != "stem"]
-    return float(s["grad_norm"].iloc[0]) / float(s["grad_norm"].iloc[-1])
-
-
-@_safe
-def corr_length(r: Run) -> float:
-    return _mech(r, "shatter")["length"].iloc[0]
-
-
-@_safe
-def wiggle_1d(r: Run) -> float:
-    from ..studies.landscape import wiggle
-    return wiggle(_mech(r, "landscape"))
-
-
-@_safe
-def nonconvex(r: Run) -> float:
-    from ..studies.landscape import nonconvex_fraction
-    return nonconvex_fraction(_mech(r, "landscape"))
-
-
 @dataclass(frozen=True)
 class Prediction:
     """What an explanation predicts on one measure: the sign of deep plain - shallow plain and of deep plain -
-    deep residual (+1 higher, -1 lower), the time point, the scale of the test, and what the row cannot show."""
+    deep residual (+1 higher, -1 lower), the time point, the scale of the test, and what the row cannot show.
+    The values come from each run (``fn``) or, for a row of the initialisation sweep, from the sweep's
+    initialisations of each net (``sweep``: the measure's name in :mod:`explorer.studies.init_measures`)."""
 
     explanation: str
     measure: str
-    fn: Callable[[Run], float]
+    fn: Callable[[Run], float] | None
     vs_shallow: int
     vs_residual: int
     yes: str  # the pattern a yes would show
@@ -141,60 +57,87 @@ class Prediction:
     log_scale: bool = False
     caveat: str = ""
     family: str = "explanations"  # Holm's family: the effect itself is tested apart from its explanations
+    sweep: str = ""
+    noise: Callable[[list[Run]], float] | None = None  # the median within-run spread of the measurement
+
+
+SWEEP_TIME = "at initialisation (sweep: 20 initialisations a net, probe set, BatchNorm on the batch's statistics)"
 
 
 def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
     cons = "consistent with lost information but also a consequence of the worse fit: not diagnostic of a cause"
+    late = "after the fit is decided: a symptom, not shown to be a cause"
     return [
-        Prediction("degradation (the effect to explain)", "test error, %", test_error, +1, +1,
+        Prediction("degradation (the effect to explain)", "test error, %", m.test_error, +1, +1,
                    f"{P} errs more than {Ps} and than {R}", family="effect",
                    caveat="the premise, tested on its own (Holm over its two contrasts), not one of the explanations"),
-        Prediction("overfitting", "train error (clean, eval mode), %", train_error, -1, -1,
+        Prediction("overfitting", "train error (clean, eval mode), %", m.train_error, -1, -1,
                    f"{P} fits its training set better than {Ps} and {R} (and generalises worse)"),
-        Prediction("vanishing gradients", "stage0 / last-stage mean |grad|, late training", grad_ratio, -1, -1,
-                   f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True,
-                   caveat="late in training, after the fit is decided: a symptom, not shown to be a cause"),
-        Prediction("vanishing gradients", "‖∂loss/∂block output‖, first / last block, trained weights", grad_first_last,
-                   -1, -1, f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True,
-                   caveat="at the trained weights, after the fit is decided"),
-        Prediction("exploding gradients", "‖∂loss/∂block output‖, first / last block, at initialisation",
-                   grad_first_last_init, +1, +1, f"{P}'s ratio above {Ps}'s and {R}'s (the gradient grows towards the input)",
-                   time="at initialisation", log_scale=True,
-                   caveat="one initialisation a run (its own); the initialisation sweep draws many"),
-        Prediction("lost class information", "last-stage LDA accuracy (5-fold CV), fraction", last_stage("lda_accuracy"),
-                   -1, -1, f"{P}'s last stage separates the classes less than {Ps}'s and {R}'s", caveat=cons),
-        Prediction("lost class information", "last-stage usable information (lower bound), bits",
-                   last_stage("mi_probe_bits"), -1, -1, f"{P} below {Ps} and {R}", caveat=cons),
+        Prediction("vanishing gradients", "‖∂loss/∂block output‖, first / last block", None, -1, -1,
+                   f"{P}'s ratio below {Ps}'s and {R}'s (the gradient shrinks towards the input)", time=SWEEP_TIME,
+                   log_scale=True, sweep="grad_ratio",
+                   caveat="the same measure as the exploding row, predicted the other way; with BatchNorm only"),
+        Prediction("exploding gradients", "‖∂loss/∂block output‖, first / last block", None, +1, +1,
+                   f"{P}'s ratio above {Ps}'s and {R}'s (the gradient grows towards the input)", time=SWEEP_TIME,
+                   log_scale=True, sweep="grad_ratio",
+                   caveat="at initialisation only: whether the early steps then fix it is not measured"),
+        Prediction("vanishing gradients", "stage0 / last-stage mean |grad|, late training", m.grad_ratio, -1, -1,
+                   f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True, caveat=f"late in training, {late}"),
+        Prediction("lost class information", "last-stage LDA accuracy (5-fold CV, mean of 5 shuffles), fraction",
+                   m.cv_mean("lda_accuracy"), -1, -1, f"{P}'s last stage separates the classes less than {Ps}'s "
+                   f"and {R}'s", caveat=cons, noise=lambda rs: m.cv_within("lda_accuracy", rs)),
+        Prediction("lost class information", "last-stage usable information (lower bound, mean of 5 CV shuffles), "
+                   "bits", m.cv_mean("mi_probe_bits"), -1, -1, f"{P} below {Ps} and {R}", caveat=cons,
+                   noise=lambda rs: m.cv_within("mi_probe_bits", rs)),
         Prediction("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points",
-                   lesion_drop, +1, +1, f"{P} loses more than {Ps} and {R}: lesion sensitivity tracks degradation",
+                   m.lesion_drop, +1, +1, f"{P} loses more than {Ps} and {R}: lesion sensitivity tracks degradation",
                    caveat="residual nets being robust to lesions does not by itself say why a deep plain net trains worse"),
-        Prediction("rank collapse", "stable rank (centred) of the last block's output at initialisation", rank_at_init,
-                   -1, -1, f"{P}'s rank below {Ps}'s and {R}'s", time="at initialisation", log_scale=True),
-        Prediction("shattered gradients", "correlation length of input gradients, fraction of a line (trained)",
-                   corr_length, -1, -1, f"{P}'s shorter than {Ps}'s and {R}'s", log_scale=True,
-                   caveat="measured on trained nets; Balduzzi et al. place the claim at initialisation"),
-        Prediction("loss-surface roughness", "1-D slice: total variation / single valley (1 = one valley)", wiggle_1d,
-                   +1, +1, f"{P} above {Ps} and {R}", log_scale=True,
-                   caveat="a count over one slice, not the Hessian quantities of Li et al. or PyHessian"),
-        Prediction("loss-surface roughness", "2-D slice: fraction of points curving down (non-convex)", nonconvex,
-                   +1, +1, f"{P} above {Ps} and {R}",
-                   caveat="a count over one window of one slice; a saturating bowl scores high too"),
+        Prediction("rank collapse", "stable rank (centred) of the last block's output", None, -1, -1,
+                   f"{P}'s rank below {Ps}'s and {R}'s", time=SWEEP_TIME, log_scale=True, sweep="stable_rank",
+                   caveat="a low rank at initialisation need not persist once training starts"),
+        Prediction("shattered gradients", "lag-1 correlation of input gradients along a line (1/63 of it)", None, -1, -1,
+                   f"{P}'s gradients less correlated than {Ps}'s and {R}'s", time=SWEEP_TIME, sweep="lag1",
+                   caveat="Balduzzi et al.'s claim is about initialisation; it does not show the shattering persists"),
+        Prediction("shattered gradients", "correlation length of input gradients, fraction of a line", m.corr_length,
+                   -1, -1, f"{P}'s shorter than {Ps}'s and {R}'s", log_scale=True,
+                   caveat="on trained nets, not where the paper places the claim: for comparison only"),
+        Prediction("loss-surface roughness", "Hessian's largest eigenvalue λmax (training subset, eval-mode BN)",
+                   m.hessian_top, +1, +1, f"{P} sharper than {Ps} and {R}", log_scale=True,
+                   caveat=f"at the trained weights, {late}"),
+        Prediction("loss-surface roughness", "Hessian's trace (Hutchinson, 10 samples)", m.hessian_trace, +1, +1,
+                   f"{P} above {Ps} and {R}", log_scale=True, caveat=f"at the trained weights, {late}"),
+        Prediction("loss-surface roughness", "Li et al.'s |λmin / λmax| (non-convexity)", m.hessian_ratio, +1, +1,
+                   f"{P} above {Ps} and {R}", log_scale=True,
+                   caveat="at the trained point only (Li et al. map it over a region); runs whose λmin did not "
+                          "converge are left out"),
     ]
 
 
-def _values(nets: dict[str, list[Run]], fn, log_scale: bool) -> dict[str, list[float]]:
-    out = {}
-    for k, rs in nets.items():
-        v = [fn(r) for r in rs]
-        out[k] = [x for x in v if np.isfinite(x) and (x > 0 or not log_scale)]
+def sweep_values(sweep: pd.DataFrame | None, measure: str, nets) -> dict[str, list[float]]:
+    """The sweep's initialisations of each net named in ``nets`` ("plain-56": depth 56, no shortcuts, BatchNorm)
+    for one measure: every net of the verdict, whether or not a trained run of it exists."""
+    out: dict[str, list[float]] = {}
+    if sweep is None:
+        return out
+    rows = sweep[(sweep["measure"] == measure) & (sweep["block"] == -1) & (sweep["batchnorm"].astype(bool))]
+    for key in nets:
+        kind, depth = key.rsplit("-", 1)
+        v = rows[(rows["depth"] == int(depth)) & (rows["residual"].astype(bool) == (kind == "residual"))]["value"]
+        out[key] = [float(x) for x in v]
     return out
 
 
-def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
-    """Every row of the verdict for the four nets (see the module doc)."""
+def _values(nets: dict[str, list[Run]], p: Prediction, sweep, depths: tuple[int, int]) -> dict[str, list[float]]:
+    keys = [f"{kind}-{d}" for kind in ("plain", "residual") for d in depths]
+    raw = sweep_values(sweep, p.sweep, keys) if p.sweep else {k: [p.fn(r) for r in rs] for k, rs in nets.items()}
+    return {k: [x for x in v if np.isfinite(x) and (x > 0 or not p.log_scale)] for k, v in raw.items()}
+
+
+def rows(nets: dict[str, list[Run]], s: int, d: int, sweep: pd.DataFrame | None = None) -> list[VerdictRow]:
+    """Every row of the verdict for the four nets (see the module doc); ``sweep``: the initialisation sweep."""
     P, Ps, R = f"plain-{d}", f"plain-{s}", f"residual-{d}"
     preds = predictions(P, Ps, R)
-    raw = [_values(nets, p.fn, p.log_scale) for p in preds]
+    raw = [_values(nets, p, sweep, (s, d)) for p in preds]
     tests = []  # (row, b, predicted, Contrast or None)
     for i, (p, v) in enumerate(zip(preds, raw)):
         for b, sign in ((Ps, p.vs_shallow), (R, p.vs_residual)):
@@ -221,8 +164,21 @@ def rows(nets: dict[str, list[Run]], s: int, d: int) -> list[VerdictRow]:
             cs.append(RowContrast(P, b, sign, c, adjusted[j], dec.outcome, dec.note))
         values = {k: estimate(v, log_scale=p.log_scale) for k, v in raw[i].items()}
         status, text = _status(p, cs, values)
-        out.append(VerdictRow(p.explanation, p.measure, values, p.yes, status, text, p.time, tuple(cs), p.caveat))
+        out.append(VerdictRow(p.explanation, p.measure, values, p.yes, status, text, p.time, tuple(cs), p.caveat,
+                              _noise(p, nets, raw[i])))
     return out
+
+
+def _noise(p: Prediction, nets: dict[str, list[Run]], raw: dict[str, list[float]]) -> str:
+    """The measurement's own spread within a run beside the spread across replicates (median over the nets)."""
+    if p.noise is None:
+        return ""
+    within = p.noise([r for rs in nets.values() for r in rs])
+    across = [float(np.std(v, ddof=1)) for v in raw.values() if len(v) > 1]
+    if not np.isfinite(within) or not across:
+        return ""
+    return (f"measurement noise: std over a run's CV shuffles {within:.3g} (median over runs), beside the std "
+            f"across replicates {float(np.median(across)):.3g} (median over nets); the test uses each run's mean")
 
 
 def _contrast_text(c: RowContrast) -> str:

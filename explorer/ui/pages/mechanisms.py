@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.analysis.run_tables import label_table
 from explorer.jobs import studies as study_jobs
 from explorer.studies.catalog import REGISTRY, study_table
+from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
 
@@ -50,6 +51,11 @@ def background(runs, kind, settings, names) -> None:
 @guarded
 def render(sel: Selection):
     st.title("Mechanisms")
+    if st.radio("Measured on", ["the selected runs", "fresh initialisations (depths 8-110, 20 each)"], horizontal=True,
+                key="mx_on") != "the selected runs":
+        from explorer.ui.sweep_panel import render_sweep
+        render_sweep()
+        return
     runs = analysable(list(sel.runs))
     if not need_runs(runs, "mechanisms"):
         return
@@ -98,7 +104,7 @@ def render(sel: Selection):
         study.page(df, colors, labels.run, st)
     else:
         st.altair_chart(study.chart(df, colors), width="stretch")
-    st.dataframe(df, hide_index=True, width="stretch")
+    show_table(df)  # the values first, the run's label and ids after them; a missing value as "-"
     csv_button(df, f"mechanisms_{kind}.csv", f"Download {kind} CSV")
 
 

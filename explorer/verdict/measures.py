@@ -1,0 +1,106 @@
+"""What each verdict row measures on one run, read from the caches only (never computed here).
+
+Each function takes a run and gives one number, NaN when the run has no such measurement; every
+measure is defined where it is computed (the module named in each docstring). The time point is the
+one the row names: after training unless the function says "init".
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..runs import Run
+
+
+def _safe(f: Callable[[Run], float]) -> Callable[[Run], float]:
+    def g(run: Run) -> float:
+        try:
+            v = f(run)
+            return float("nan") if v is None else float(v)
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
+            return float("nan")
+    return g
+
+
+@_safe
+def train_error(r: Run) -> float:
+    return 100 * (1 - r.record.final.clean_train_acc)
+
+
+@_safe
+def test_error(r: Run) -> float:
+    return 100 * (1 - r.record.final.test_acc)
+
+
+@_safe
+def grad_ratio(r: Run) -> float:
+    """Stage0 / last-stage mean |grad| late in training (explorer.analysis.gradients.late_ratio)."""
+    from ..analysis.gradients import late_ratio  # stage0 / last stage, median over the last 10% of steps
+    return late_ratio(r)
+
+
+def _mech(r: Run, kind: str):
+    from ..studies.catalog import study_table
+    return study_table(r, kind, cached_only=True)
+
+
+@_safe
+def lesion_drop(r: Run) -> float:
+    """Probe accuracy lost (points) with one block deleted: intact minus the median over the deletable blocks."""
+    t = _mech(r, "lesion")
+    s = t[(t["view"] == "single") & t["deletable"].astype(bool)]
+    return 100 * (float(s["baseline_accuracy"].iloc[0]) - float(np.median(s["accuracy"])))
+
+
+@_safe
+def corr_length(r: Run) -> float:
+    """Correlation length of input gradients at the trained weights (explorer.studies.shatter)."""
+    return _mech(r, "shatter")["length"].iloc[0]
+
+
+def _curvature(r: Run, field: str) -> float:
+    t = _mech(r, "curvature")
+    return float(t[field].iloc[0]) if t is not None and field in t else float("nan")
+
+
+@_safe
+def hessian_top(r: Run) -> float:
+    """The Hessian's largest eigenvalue at the trained weights (explorer.studies.curvature, Lanczos)."""
+    return _curvature(r, "lambda_max")
+
+
+@_safe
+def hessian_trace(r: Run) -> float:
+    """The Hessian's trace at the trained weights (Hutchinson; explorer.studies.curvature)."""
+    return _curvature(r, "trace")
+
+
+@_safe
+def hessian_ratio(r: Run) -> float:
+    """Li et al.'s |lambda_min / lambda_max| at the trained weights; NaN unless both extremes converged."""
+    t = _mech(r, "curvature")
+    ok = bool(t["converged_max"].iloc[0]) and bool(t["converged_min"].iloc[0])
+    return float(t["ratio"].iloc[0]) if ok else float("nan")
+
+
+def cv_mean(metric: str) -> Callable[[Run], float]:
+    """The last stage's ``metric`` averaged over the CV shuffles of the cv-repeat study."""
+    @_safe
+    def f(r: Run) -> float:
+        from ..studies.catalog.cv_repeat import run_spread
+        return run_spread(_mech(r, "cv-repeat"), metric)[0]
+    return f
+
+
+def cv_within(metric: str, runs: list[Run]) -> float:
+    """The median over ``runs`` of each run's std over the CV shuffles (the measurement's own noise)."""
+    from ..studies.catalog.cv_repeat import run_spread
+    out = []
+    for r in runs:
+        try:
+            out.append(run_spread(_mech(r, "cv-repeat"), metric)[1])
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
+            continue
+    out = [v for v in out if np.isfinite(v)]
+    return float(np.median(out)) if out else float("nan")
