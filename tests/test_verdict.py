@@ -20,7 +20,7 @@ def test_estimate_is_mean_and_t_interval_over_replicates():
     one = Estimate.of([5.0])
     assert one.n == 1 and np.isnan(one.half) and one.text() == "5 (n=1)"
     assert Estimate.of([]).text() == "not measured"
-    assert Estimate.of([1.0, 1.0000000000000002, 0.9999999999999999]).text() == "1 ± 0 (n=3)"  # rounding noise
+    assert Estimate.of([1.0, 1.0000000000000002, 0.9999999999999999]).text() == "1 ± 0 (95% CI, n=3)"  # rounding noise
 
 
 def test_differs_needs_two_replicates_and_separated_intervals():
@@ -176,3 +176,15 @@ def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
     assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("supported").any()
     assert {"plain-56 vs plain-20", "plain-56 vs residual-56", "time"} <= set(table.columns)
     assert table.notna().all().all() and len(table) == len(table.dropna(how="all"))  # no empty row
+
+
+def test_cli_writes_the_verdict_with_both_contrasts(tmp_path, capsys):
+    import pandas as pd
+    from explorer.cli import main
+    out = tmp_path / "verdict.csv"
+    assert main(["verdict", "--root", str(ROOT / "checkpoints"), "--csv", str(out)]) == 0
+    t = pd.read_csv(out)
+    assert {"plain-56 vs plain-20: Holm p", "plain-56 vs residual-56: outcome", "time", "status"} <= set(t.columns)
+    assert (t["time"].str.startswith("at initialisation")).sum() >= 4 and len(t) == len(t.dropna(how="all"))
+    assert main(["verdict", "--root", str(ROOT / "checkpoints"), "--csv", str(out), "--shallow", "60"]) == 2
+    assert "--shallow must be" in capsys.readouterr().err

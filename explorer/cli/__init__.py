@@ -1,4 +1,4 @@
-"""`python -m explorer train|worker|runs|analyze|evaluate|report|import|download-cifar10`.
+"""`python -m explorer train|worker|runs|analyze|mechanisms|evaluate|ship-cache|report|verdict|import|download-cifar10`.
 
 One module a command, each exposing ``add_parser(sub)`` and ``run(args) -> int``. Bad input
 gets one line on stderr saying what was expected, and exit code 2.
@@ -16,10 +16,11 @@ from . import report
 from . import runs
 from . import ship_cache
 from . import train
+from . import verdict
 from . import worker
 from .common import USER_ERRORS, ArgError, Parser, add_model_args, model_spec_from_args  # noqa: F401
 
-COMMANDS = [train, worker, runs, analyze, mechanisms, evaluate, ship_cache, report, import_weights, download]
+COMMANDS = [train, worker, runs, analyze, mechanisms, evaluate, ship_cache, report, verdict, import_weights, download]
 
 
 def build_parser() -> Parser:

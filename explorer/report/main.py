@@ -25,10 +25,14 @@ from ..analysis.run_tables import band, degradation_table, history_table, runs_t
 CSV_CAP = 64 * 1024 * 1024  # a separability table of a few hundred runs is a few MB
 
 
-def _findings(deg: pd.DataFrame) -> list[str]:
-    """Deeper vs shallower, per series, from the mean test and train error over replicates."""
-    ours = deg[deg["family"] == "cifar"]
-    out = []
+def _findings(deg: pd.DataFrame, untrained: dict[str, str]) -> list[str]:
+    """Deeper vs shallower, per series, from the mean test and train error over replicates; a run that did not
+    train (``untrained``: run id -> why) is named, never compared."""
+    ours = deg[(deg["family"] == "cifar")]
+    out = [f"- {net}, depth {depth}: **did not train at this recipe** ({untrained[rid]}); a failure to train, not "
+           "degradation, so it is left out of the comparisons." for net, depth, rid in
+           zip(ours["net"], ours["depth"], ours["run_id"]) if rid in untrained]
+    ours = ours[~ours["run_id"].isin(untrained)]
     for net, sub in ours.groupby("net"):
         means = sub.groupby("depth")[["test_error", "train_error"]].mean()
         n = sub.groupby("depth").size()
@@ -121,8 +125,12 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     main = main_runs([r for r in runs if r.spec.family == "cifar" and r.status == "finished"])
     main_ids = {r.id for r in main}
     subset_ids = {r.id for r in runs if r.record.train is not None and r.record.train.subset is not None}
-    md += ["## The degradation problem", ""] + _findings(deg) + [""]
-    ours = deg[deg["family"] == "cifar"]
+    from ..verdict.estimates import did_not_train
+    untrained = {r.id: f"training accuracy {100 * r.record.final.clean_train_acc:.1f}% after "
+                       f"{r.record.epochs_done} epochs, chance {100 / max(1, len(r.record.data.classes or ()) or 10):.0f}%"
+                 for r in runs if did_not_train(r)}
+    md += ["## The degradation problem", ""] + _findings(deg, untrained) + [""]
+    ours = deg[(deg["family"] == "cifar") & ~deg["run_id"].isin(untrained)]  # did not train: named above, not averaged
     if not ours.empty:
         g = band(ours, ["series", "net", "depth"], "test_error", "std")
         g["test error % (mean ± std)"] = [f"{m:.2f} ± {s:.2f}" if c > 1 else f"{m:.2f} (one seed)"
@@ -194,6 +202,8 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     from .mechanisms import section
     from .verdict import landscape_section, verdict_section
     md += section(runs, fig_dir, figures, _save_png)
+    from .init_sweep import section as sweep_section
+    md += sweep_section(fig_dir, figures, _save_png, out.parent)
     md += landscape_section(runs, fig_dir, figures, _save_png)
     md += verdict_section(runs)
     from ..analysis.table import write_csv

@@ -35,7 +35,7 @@ class Estimate:
         if self.n == 1:
             return f"{self.mean:{fmt}} (n=1)"
         half = 0.0 if abs(self.half) <= 1e-9 * max(1.0, abs(self.mean)) else self.half  # rounding noise: 0
-        return f"{self.mean:{fmt}} ± {half:.2g} (n={self.n})"
+        return f"{self.mean:{fmt}} ± {half:.2g} (95% CI, n={self.n})"
 
 
 def differs(a: Estimate, b: Estimate) -> int | None:

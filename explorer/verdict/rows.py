@@ -61,7 +61,7 @@ class Prediction:
     noise: Callable[[list[Run]], float] | None = None  # the median within-run spread of the measurement
 
 
-SWEEP_TIME = "at initialisation (sweep: 20 initialisations a net, probe set, BatchNorm on the batch's statistics)"
+SWEEP_TIME = "at initialisation (the sweep: 20 a net)"  # probe set, BatchNorm on the batch's statistics
 
 
 def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
@@ -201,8 +201,10 @@ def _status(p: Prediction, cs: list[RowContrast], values) -> tuple[str, str]:
                    if c.outcome == "not measured"]
         return "not measured", f"No {', '.join(dict.fromkeys(missing))} run has this measurement yet.{tail}"
     if "opposite" in outcomes:
-        which = " and ".join(f"{c.a} vs {c.b}" for c in cs if c.outcome == "opposite")
-        return "ruled out", f"The {which} contrast goes the other way from the prediction ({nums}).{tail}"
+        against = [f"{c.a} vs {c.b}" for c in cs if c.outcome == "opposite"]
+        which = (f"The {against[0]} contrast goes" if len(against) == 1 else
+                 f"Both contrasts ({' and '.join(against)}) go")
+        return "ruled out", f"{which} the other way from the prediction ({nums}).{tail}"
     if all(o == "as predicted" for o in outcomes):
         return "supported", f"Both contrasts go the predicted way ({nums}).{tail}"
     if THIN in outcomes:
