@@ -98,7 +98,7 @@ def test_separability_csv_holds_the_analysis_table(app, monkeypatch):
     assert not _errors(at)
     assert not any(b.key == "sp_go" for b in at.button), "the Analyse button stays beside the results it produced"
     df = captured["separability.csv"]
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == COLUMNS + ["condition_text"]  # the whole condition in words, last
     assert len(df) == 5 * 4 * len(DEFAULT_METRICS) and df["n"].eq(500).all()
     shown = at.dataframe[0].value
     assert len(shown) == len(df)

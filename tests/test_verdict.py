@@ -172,7 +172,7 @@ def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
     at.switch_page("explorer/ui/pages/verdict.py").run()
     errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
     assert not errors, errors
-    table = at.dataframe[0].value
+    table = at.table[0].value  # a static table, wrapped to the page's width
     assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("supported").any()
     assert {"plain-56 vs plain-20", "plain-56 vs residual-56", "time"} <= set(table.columns)
     assert table.notna().all().all() and len(table) == len(table.dropna(how="all"))  # no empty row

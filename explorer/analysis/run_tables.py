@@ -196,12 +196,13 @@ def answer_table(deg: pd.DataFrame, late: pd.DataFrame, sep: pd.DataFrame | None
         row = {"net": net, "depth": depth, "replicates": len(ids),
                "train error %": _ci(g["train_error"]), "test error %": _ci(g["test_error"]),
                "stage0 / last-stage gradient (late)": _ci(late[late["run_id"].isin(ids)]["ratio"]) if len(late) else "–"}
-        for metric, name in (("lda_accuracy", "last-stage LDA accuracy"), ("mi_probe_bits", "last-stage usable information (bits)")):
+        for metric, name, scale in (("lda_accuracy", "last-stage LDA accuracy %", 100),
+                                    ("mi_probe_bits", "last-stage usable information (bits)", 1)):
             vals = []
             if sep is not None and len(sep):
                 s = sep[(sep["metric"] == metric) & sep["run_id"].isin(ids)]
                 last = s.sort_values("stage").groupby("run_id").tail(1)
-                vals = last["value"].tolist()
+                vals = (scale * last["value"]).tolist()
             row[name] = _ci(vals) if vals else "not analysed yet"
         rows.append(row)
     return pd.DataFrame(rows)

@@ -85,7 +85,10 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
                  splits: tuple[str, ...] = ("train", "test"), colors: dict[str, str] | None = None) -> alt.Chart:
     """Per-epoch curves; with ``band_kind`` the replicates of a condition become a mean line and a band."""
     df = hist[hist["split"].isin(splits)].dropna(subset=[value])
-    clip = (0.0, 1.0) if value == "accuracy" else (0.0, float("inf"))
+    if value == "accuracy":  # in % like every other page (the table keeps the fraction)
+        df = df.assign(accuracy=100 * df["accuracy"])
+    clip = (0.0, 100.0) if value == "accuracy" else (0.0, float("inf"))
+    what = "accuracy (%)" if value == "accuracy" else value
     dash = alt.StrokeDash("split:N", title="split (dashed: train)", sort=list(splits),
                           scale=alt.Scale(domain=list(splits), range=[[5, 3], [1, 0], [2, 2]][:len(splits)]))
     if band_kind:
@@ -94,7 +97,7 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
         base = alt.Chart(g).encode(x=epoch_x(), detail="group:N", strokeDash=dash,
                                    color=color_encoding("condition_label:N", "condition", colors,
                                                         present=g["condition_label"].unique()))
-        title_y = f"{value} (mean over replicates)"
+        title_y = f"{what}, mean over replicates"
         line = base.mark_line(point=True).encode(
             y=alt.Y("mean:Q", title=title_y), opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
             tooltip=["group_label", "split", "epoch", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("lo:Q", format=".4f"),
@@ -102,26 +105,27 @@ def curves_chart(hist: pd.DataFrame, value: str = "accuracy", band_kind: str | N
         area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=title_y), y2="hi:Q",
                                                    opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)))
         return (area + line).add_params(sel).properties(
-            title=f"{value} per epoch; band: mean ± {band_kind} over the replicates of each condition", height=320)
+            title=f"{what} per epoch; band: mean ± {band_kind} over the replicates of each condition", height=320)
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
     chart = alt.Chart(df).mark_line(point=True).encode(
-        x=epoch_x(), y=alt.Y(f"{value}:Q", title=value), detail="run:N",
+        x=epoch_x(), y=alt.Y(f"{value}:Q", title=what), detail="run:N",
         color=color_encoding("condition_label:N", "condition (one line a run)", colors,
                              present=df["condition_label"].unique()), strokeDash=dash,
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
         tooltip=["run", "status", "split", "epoch", alt.Tooltip(f"{value}:Q", format=".4f"), *_whole(df)])
-    return chart.add_params(sel).properties(title=f"{value} per epoch, one line a run (hover for its seed and status)",
+    return chart.add_params(sel).properties(title=f"{what} per epoch, one line a run (hover for its seed and status)",
                                             height=320)
 
 
 def gap_chart(gap: pd.DataFrame, colors: dict[str, str] | None = None) -> alt.Chart:
     sel = alt.selection_point(fields=["condition_label"], bind="legend")
+    gap = gap.assign(gap=100 * gap["gap"])  # percentage points, like the accuracies
     return alt.Chart(gap).mark_line(point=True).encode(
-        x=epoch_x(), y=alt.Y("gap:Q", title="train − test accuracy"), detail="run:N",
+        x=epoch_x(), y=alt.Y("gap:Q", title="train − test accuracy (points)"), detail="run:N",
         color=color_encoding("condition_label:N", "condition (one line a run)", colors,
                              present=gap["condition_label"].dropna().unique()),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
-        tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".4f"), *_whole(gap)],
+        tooltip=["run", "epoch", alt.Tooltip("gap:Q", format=".2f"), *_whole(gap)],
     ).add_params(sel).properties(title="generalisation gap (clean train accuracy − test accuracy)", height=260)
 
 

@@ -2,6 +2,7 @@ import streamlit as st
 
 from explorer.charts.common import gradient_panels, late_ratio_chart, ratio_chart
 from explorer.analysis.gradients import gradient_summary, gradient_table, late_ratio_table, ratio_table
+from explorer.ui.tables import show_table
 from explorer.ui.common import csv_button, guarded, lazy_csv_button, need_runs, readable, Selection, selection
 
 STATS = {"mean |grad|": "mean_abs", "L2 norm": "l2"}
@@ -52,8 +53,8 @@ def render(sel: Selection):
     worst = late.sort_values("ratio").head(1)
     if not worst.empty and worst["ratio"].iloc[0] == worst["ratio"].iloc[0]:
         st.caption(f"Smallest late-training ratio here: {worst['ratio'].iloc[0]:.2e} ({worst['run'].iloc[0]}).")
-    st.dataframe(late[["run", "condition", "depth", "variant", "net", "ratio"]], hide_index=True, width="stretch",
-                 column_config={"ratio": st.column_config.NumberColumn(format="%.3e")})
+    show_table(late[["run", "condition", "depth", "variant", "net", "ratio"]],
+               column_config={"ratio": st.column_config.NumberColumn(format="%.3e")})
     csv_button(late, "vanishing_gradient_test.csv", "Download vanishing-gradient test CSV")
     def every_step():
         full = gradient_table(runs, stages, max_points=10**9, stat=key, labels=labels)

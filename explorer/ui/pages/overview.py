@@ -7,24 +7,28 @@ from explorer.charts.common import degradation_chart
 from explorer.analysis.gradients import late_ratio_table
 from explorer.analysis.run_tables import answer_table, degradation_table
 from explorer.ui.common import csv_button, guarded, load_runs, series_colors
+from explorer.ui.tables import show_table, wrapped_table
 from explorer.ui.datasets import data_status, download_button
 
 
 def answers(runs, table) -> None:
     """The answer table: per depth and net, the numbers that weigh the explanations, mean ± 95% CI."""
     shown = [r for r in runs if r.id in set(table["run_id"])]
+    bar = st.progress(0.0, text=f"Reading the gradient logs of {len(shown)} runs…")
     late = late_ratio_table(shown)
     sep = []
-    for r in shown:
+    for i, r in enumerate(shown):
+        bar.progress((i + 1) / max(1, len(shown)), text=f"Reading the cached analyses ({i + 1}/{len(shown)})…")
         try:
             t = analyze_run(r, cached_only=True)
         except ValueError:
             t = None
         if t is not None:
             sep.append(t)
+    bar.empty()
     ans = answer_table(table, late, pd.concat(sep) if sep else None)
     st.markdown("**The answer, in numbers** (mean ± 95% CI over the replicates of each condition, n = replicates)")
-    st.dataframe(ans, hide_index=True, width="stretch")
+    wrapped_table(ans)  # every row and column in the page's width: the answer is not a scroll box
     csv_button(ans, "answer_table.csv", "Download answer table CSV")
 
 
@@ -71,7 +75,7 @@ def render():
                "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
     ours = table.sort_values(["family", "depth", "net", "seed"])
     with st.expander(f"The numbers ({len(ours)} runs)"):
-        st.dataframe(ours, hide_index=True, width="stretch")
+        show_table(ours)
         csv_button(table, "degradation.csv")
     st.subheader("Data")
     st.markdown(data_status())

@@ -3,6 +3,7 @@ import streamlit as st
 
 from explorer.analysis.run_tables import runs_table
 from explorer.ui.common import csv_button, guarded, load_runs
+from explorer.ui.tables import show_table
 
 
 def grouped(table: pd.DataFrame) -> pd.DataFrame:
@@ -12,11 +13,11 @@ def grouped(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     first = done.groupby("condition").first()
     agg = done.groupby("condition").agg(replicates=("run_id", "count"), seeds=("seed", lambda s: ", ".join(
-        str(int(v)) for v in sorted(s.dropna()))), train_acc_mean=("train_acc", "mean"), train_acc_std=("train_acc", "std"),
-        test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"))
+        str(int(v)) for v in sorted(s.dropna()))), **{"train_acc % mean": ("train_acc %", "mean"), "train_acc % std": ("train_acc %", "std"),
+           "test_acc % mean": ("test_acc %", "mean"), "test_acc % std": ("test_acc %", "std")})
     cols = ["model", "variant", "depth", "dataset", "lr", "epochs"]
     out = first[cols].join(agg).reset_index()
-    out.insert(1, "condition_label", [lab.rsplit(", seed", 1)[0] for lab in first["label"]])
+    out.insert(1, "condition_text", first["condition_text"].tolist())
     return out
 
 
@@ -31,6 +32,9 @@ def render():
         st.info("No runs here yet: train one on the Train page, or pick the shipped zoo in the sidebar.")
         return
     table = runs_table(runs)
+    for col in ("train_acc", "test_acc"):  # accuracy in % on every page
+        table[col] = 100 * pd.to_numeric(table[col], errors="coerce")
+    table = table.rename(columns={"train_acc": "train_acc %", "test_acc": "test_acc %"})
     c1, c2, c3 = st.columns(3)
     text = c1.text_input("Filter (label or run id contains)", key="rn_text")
     statuses = c2.multiselect("Status", sorted(table["status"].unique()), key="rn_status")
@@ -45,11 +49,10 @@ def render():
         shown = shown[shown["dataset"].isin(datasets)]
     if st.toggle("Group by condition (mean ± std over replicates)", key="rn_group"):
         g = grouped(shown)
-        st.dataframe(g, hide_index=True, width="stretch")
+        show_table(g)
         csv_button(g, "conditions.csv", "Download conditions CSV")
         return
-    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="multi-row", key="rn_table")
+    event = show_table(shown, on_select="rerun", selection_mode="multi-row", key="rn_table")
     picked = shown.iloc[event.selection.rows]["label"].tolist() if event and event.selection.rows else []
     if st.button(f"Use the {len(picked)} ticked run(s) as the selection", key="rn_use", disabled=not picked):
         st.session_state["pending_pick"] = picked

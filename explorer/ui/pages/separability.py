@@ -8,6 +8,7 @@ from explorer.analysis.views import stage_points
 from explorer.charts.common import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
 from explorer.analysis.run_tables import label_table
+from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
 
@@ -131,7 +132,7 @@ def render(sel: Selection):
     notes = table[table["note"].astype(str) != ""]
     if not notes.empty:
         st.warning("Some values are NaN: " + "; ".join(sorted(set(notes["run_id"] + " " + notes["stage"] + ": " + notes["note"])))[:600])
-    st.dataframe(table, hide_index=True, width="stretch")
+    show_table(table)
     csv_button(table, "separability.csv", "Download analysis CSV")
 
     st.subheader("Probe features in 2-D")

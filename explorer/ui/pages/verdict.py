@@ -7,6 +7,7 @@ from explorer.verdict.core import NETS, build
 from explorer.verdict.estimates import STATUS_MEANING
 from explorer.verdict.rows import net_text
 from explorer.ui.common import csv_button, guarded, load_runs
+from explorer.ui.tables import show_table, wrapped_table
 
 # coloured words, not emoji (a browser without an emoji font draws empty boxes)
 STATUS_COLOR = {"supported": "green", "ruled out": "red", "not resolved": "gray", "too thin": "orange",
@@ -55,15 +56,16 @@ def render():
         if c.stats is None or c.stats.thin:
             return c.outcome
         return f"{c.outcome} ({'×' if c.stats.log_scale else 'Δ'} {c.stats.diff:.3g}, Holm p {c.holm_p:.2g})"
-    shown = pd.DataFrame([{"verdict": r.status, "explanation": r.explanation, "time": r.time,
+    # the answer first, every row, wrapped to the page's width (no horizontal scrolling)
+    shown = pd.DataFrame([{"verdict": r.status, "explanation": r.explanation,
                            f"plain-{deep} vs plain-{shallow}": short(r.contrasts[0]),
-                           f"plain-{deep} vs residual-{deep}": short(r.contrasts[1]), "measure": r.measure}
-                          for r in v.rows])
-    st.dataframe(shown, hide_index=True, width="stretch", height=35 * len(shown) + 38)
+                           f"plain-{deep} vs residual-{deep}": short(r.contrasts[1]), "time": r.time,
+                           "measure": r.measure} for r in v.rows])
+    wrapped_table(shown)
     with st.expander("Each net's value (mean, or geometric mean for ratios, with its 95% CI)"):
         keys = [f"{n}-{d}" for n in NETS for d in (shallow, deep)]
-        st.dataframe(pd.DataFrame([{"measure": r.measure, **{k: net_text(r.values.get(k)) for k in keys}}
-                                   for r in v.rows]), hide_index=True, width="stretch")
+        wrapped_table(pd.DataFrame([{"measure": r.measure, **{k: net_text(r.values.get(k)) for k in keys}}
+                                    for r in v.rows]))
     csv_button(v.to_frame(), "verdict.csv", "Download verdict CSV")
     st.subheader("In words")
     for r in v.rows:
@@ -81,7 +83,7 @@ def render():
         for line in fair:
             st.markdown(f"- {line}")
         ft = fair_table(runs)
-        st.dataframe(ft, hide_index=True, width="stretch")
+        show_table(ft, all_rows=True)
         csv_button(ft, "batchnorm_fair.csv", "Download the fair comparison CSV")
     else:
         st.caption("Training in progress (checkpoints/batchnorm_study.py): no run of this comparison here yet.")
@@ -92,7 +94,7 @@ def render():
     else:
         for line in findings(runs):
             st.markdown(f"- {line}")
-        st.dataframe(nf, hide_index=True, width="stretch")
+        show_table(nf, all_rows=True)
         csv_button(nf, "batchnorm_role.csv", "Download BatchNorm-role CSV")
 
 
