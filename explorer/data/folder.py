@@ -26,6 +26,7 @@ import numpy as np
 from .. import settings
 from ..atomic import FileRefused, open_capped, read_capped
 from .cache import read_cached, write_cached
+from .progress import report
 from .dataset import CIFAR10_CLASSES, IMAGE_SIZE, JPEG_COPY, DataError, Dataset, default_cache_dir, make_dataset, shown
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -198,14 +199,20 @@ def _decode_all(src: _Source, items: list[tuple[str, int]]) -> tuple[np.ndarray,
 
     with warnings.catch_warnings():  # PIL warns before it errs on huge images: make it an error here
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        what = f"decoding {src.path.name}"
         if src.zip is not None:
             # ZipFile objects are not safe to share between threads; decode sequentially.
             for i, (rel, _) in enumerate(items):
                 out[i] = one(rel)
+                if i % 1000 == 999:
+                    report(what, i + 1, len(items))
         else:
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
                 for i, arr in enumerate(pool.map(lambda it: one(it[0]), items, chunksize=256)):
                     out[i] = arr
+                    if i % 1000 == 999:
+                        report(what, i + 1, len(items))
+        report(what, len(items), len(items))
     return out, np.array([c for _, c in items], dtype=np.int64)
 
 

@@ -13,6 +13,7 @@ from ..models import CIFAR_DEPTHS, ModelSpec
 from ..charts.common import color_map
 from ..runs import BrokenRun, Labels, Run, escaped_name, label_runs, list_runs, main_runs
 from .navigation import path
+from .progress import data_progress
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -32,7 +33,8 @@ def guarded(fn):
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
-            return fn(*a, **kw)
+            with data_progress():  # decoding a data set the first time takes a minute: a bar with the time left
+                return fn(*a, **kw)
         except ValueError as e:  # our own errors say what was expected
             st.error(str(e))
         except Exception as e:  # noqa: BLE001 - the UI must never show a traceback (it goes to the server log)

@@ -8,6 +8,7 @@ from explorer.analysis.views import stage_points
 from explorer.charts.common import cka_heatmap, scatter_chart, separability_chart
 from explorer.runs import Run
 from explorer.analysis.run_tables import label_table
+from explorer.ui.progress import Bar
 from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
@@ -104,9 +105,9 @@ def render(sel: Selection):
         return
     failed = {}
     if missing:  # one after the other, a run's last stages scored while the next one's features are extracted
-        bar = st.progress(0.0, text="analysing…")
-        step = lambda i, f, msg: bar.progress(min(1.0, (i + f) / len(missing)),  # noqa: E731
-                                              text=f"{names[missing[i].id]}: {msg} ({i + 1}/{len(missing)})")
+        bar = Bar("analysing…")  # its text ends with the time left, measured on the runs analysed so far
+        step = lambda i, f, msg: bar.update((i + f) / len(missing),  # noqa: E731
+                                            f"{names[missing[i].id]}: {msg} ({i + 1}/{len(missing)})")
         for run, result in analyze_each(missing, None, reduction, list(metrics), progress=step):
             if isinstance(result, ValueError):
                 failed[run.id] = result
