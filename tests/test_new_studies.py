@@ -91,3 +91,14 @@ def test_mechanisms_page_draws_the_sweep(tmp_path, monkeypatch):
     assert len(at.dataframe) >= 2  # the contrasts at 20 vs 56 and the summary table
     at.radio(key="sw_measure").set_value("branch_var_ratio_mean").run()
     assert not at.exception and not at.error and at.select_slider(key="sw_depth").value == 56
+
+
+def test_a_result_on_other_images_is_its_own_condition():
+    from explorer.studies.catalog.images import PROBE_TAG, separate_image_sets
+    df = pd.DataFrame({"run_id": ["a", "b"], "condition_label": ["resnet20 (FULL)"] * 2,
+                       "images_from": ["training images (1000, stratified)", "probe set (500 test images; no training data here)"]})
+    out, colors = separate_image_sets(df, {"resnet20 (FULL)": "#1f77b4"})
+    assert list(out["condition_label"]) == ["resnet20 (FULL)", "resnet20 (FULL)" + PROBE_TAG]
+    assert colors["resnet20 (FULL)" + PROBE_TAG] != colors["resnet20 (FULL)"]
+    same, _ = separate_image_sets(df.iloc[:1], {})
+    assert list(same["condition_label"]) == ["resnet20 (FULL)"]  # one image set: nothing to tell apart

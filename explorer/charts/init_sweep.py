@@ -51,13 +51,13 @@ def sweep_chart(summary: pd.DataFrame, measure: str) -> alt.Chart:
     log = log_axis(d[["centre", "ci_low", "ci_high"]].to_numpy().ravel())
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     colors = net_colors()
-    color = alt.Color("net:N", title="net (20 initialisations a depth)",
-                      scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+    cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
+    color = alt.Color("net:N", title="net (20 initialisations a depth)", scale=cscale,
                       legend=alt.Legend(orient="bottom", columns=2, labelLimit=0))
     x = alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", domain=[7, 120]),
               axis=alt.Axis(values=sorted(d["depth"].unique().tolist()), format="d"))
     title = MEASURE_TITLES.get(measure, measure) + (" (log axis)" if log else "")
-    quiet = alt.Color("net:N", scale=color.scale, legend=None)
+    quiet = alt.Color("net:N", scale=cscale, legend=None)
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=scale, title=title),
                                                        y2="ci_high:Q", color=quiet)
     line = alt.Chart(d).mark_line(point=True).encode(
@@ -83,13 +83,12 @@ def branch_chart(summary_blocks: pd.DataFrame, depth: int) -> alt.Chart:
     ref["centre"] = 1.0 / (ref["block"] + 1)
     ref["net"] = "1 / (block + 1) (De & Smith)"
     colors[ref["net"].iloc[0]] = "#000000"
-    color = alt.Color("net:N", title=None, scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                      legend=alt.Legend(orient="bottom", columns=3, labelLimit=0))
+    cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
+    color = alt.Color("net:N", title=None, scale=cscale, legend=alt.Legend(orient="bottom", columns=3, labelLimit=0))
     y = alt.Y("centre:Q", title="Var(branch) / Var(block input) (geometric mean, log axis)", scale=alt.Scale(type="log"))
     x = alt.X("block:Q", title="residual block (0 = first)")
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(type="log")),
-                                                       y2="ci_high:Q", color=alt.Color("net:N", scale=color.scale,
-                                                                                       legend=None))
+                                                       y2="ci_high:Q", color=alt.Color("net:N", scale=cscale, legend=None))
     line = alt.Chart(d).mark_line().encode(x=x, y=y, color=color, tooltip=["net", "block", "n",
                                                                              alt.Tooltip("centre:Q", format=".3g")])
     dashed = alt.Chart(ref).mark_line(strokeDash=[4, 4]).encode(x=x, y=y, color=color)

@@ -35,3 +35,24 @@ def training_images(run, inputs, n: int):
     n = min(n, len(pool))
     idx = pool[stratified_subset(ds.train_y[pool], n, seed=0)]
     return normalize(ds.train_x[idx], mean, std), ds.train_y[idx], f"training images ({n}, stratified)"
+
+
+PROBE_TAG = " · probe images"
+
+
+def separate_image_sets(df, colors: dict | None = None):
+    """A study's table whose runs used different image sets (the training subset where the run's data is here,
+    the probe set's test images where it is not) as different conditions: the rows on the probe set get
+    ``PROBE_TAG`` on their condition label (never averaged or coloured with the others), and a colour of their own.
+    Returns (table, colours)."""
+    if "images_from" not in df.columns or "condition_label" not in df.columns:
+        return df, colors
+    probe = df["images_from"].astype(str).str.startswith("probe set")
+    if not probe.any() or probe.all():
+        return df, colors
+    df = df.copy()
+    df.loc[probe, "condition_label"] = df.loc[probe, "condition_label"].astype(str) + PROBE_TAG
+    colors = dict(colors or {})
+    for i, label in enumerate(dict.fromkeys(df.loc[probe, "condition_label"])):
+        colors.setdefault(label, ["#7f7f7f", "#bcbd22", "#17becf"][i % 3])
+    return df, colors

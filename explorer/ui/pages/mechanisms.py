@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.analysis.run_tables import label_table
 from explorer.jobs import studies as study_jobs
 from explorer.studies.catalog import REGISTRY, study_table
+from explorer.studies.catalog.images import separate_image_sets
 from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
@@ -100,6 +101,10 @@ def render(sel: Selection):
     if not parts:
         return
     df = label_table(pd.concat(parts, ignore_index=True), runs, labels)
+    df, colors = separate_image_sets(df, colors)  # a result on other images is its own condition
+    if "images_from" in df.columns:
+        st.caption("Images used: " + "; ".join(f"{k} ({v} run(s))" for k, v in df.drop_duplicates("run_id")
+                                                  ["images_from"].value_counts().items()))
     if study.page is not None:
         study.page(df, colors, labels.run, st)
     else:
