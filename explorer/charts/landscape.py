@@ -86,16 +86,14 @@ def shatter_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
 
 
 def curvature_chart(df: pd.DataFrame, colors: dict | None = None) -> alt.Chart:
-    """The Hessian's top eigenvalue and trace (log axes) of each run, one point a run, by depth."""
-    d = _finite(df).copy()
-    if "depth" not in d.columns:
-        d["depth"] = d["label"].astype(str)
+    """The Hessian's top eigenvalue and trace (log axes), one point a run, a column a condition."""
+    d = _finite(df)
     panels = []
     for field, title in (("lambda_max", "λmax (top Hessian eigenvalue, log axis)"),
                          ("trace", "trace (Hutchinson, log axis)")):
         p = d[d[field] > 0] if field in d.columns else d.iloc[:0]
         panels.append(alt.Chart(p).mark_point(filled=True, size=80).encode(
-            x=alt.X("depth:O", title="depth"), xOffset="condition_label:N",
+            x=alt.X("condition_label:N", title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220)),
             y=alt.Y(f"{field}:Q", title=title, scale=alt.Scale(type="log")),
             color=color_encoding("condition_label:N", "condition (one point a run)", colors),
             tooltip=["label", alt.Tooltip(f"{field}:Q", format=".4g"), "images_from"]).properties(width=280, height=260))

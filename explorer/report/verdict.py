@@ -9,7 +9,7 @@ from typing import Callable
 import altair as alt
 import pandas as pd
 
-from ..charts.landscape import landscape_line_chart, landscape_map, shatter_chart
+from ..charts.landscape import curvature_chart, landscape_line_chart, landscape_map, shatter_chart
 from .markdown import md_table
 from .mechanisms import study_tables, zoo_nets
 from ..runs import Run
@@ -48,7 +48,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
                     for r in chosen if r.seed == 0 and (land["run_id"] == r.id).any()]
             save(alt.vconcat(alt.hconcat(*lines), alt.hconcat(*maps)), fig_dir / "landscape.png")
         md += ["![loss landscape](figures/landscape.png)", ""]
-    md += curvature_section(chosen)
+    md += curvature_section(chosen, fig_dir, figures, save)
     shat = study_tables(chosen, "shatter")
     if not shat.empty:
         md += ["### Shattered gradients", "",
@@ -68,7 +68,7 @@ def landscape_section(runs: list[Run], fig_dir: Path, figures: bool, save: Calla
     return md
 
 
-def curvature_section(chosen: list[Run]) -> list[str]:
+def curvature_section(chosen: list[Run], fig_dir: Path, figures: bool, save: Callable) -> list[str]:
     """The Hessian at the trained weights of the zoo's nets (the verdict's roughness rows), a row a run."""
     cur = study_tables([r for r in chosen if r.spec.depth in (20, 56, 110)], "curvature")
     if cur.empty:
@@ -89,7 +89,13 @@ def curvature_section(chosen: list[Run]) -> list[str]:
             "products, stopped when both residual bounds are within 0.1% of |λmax|), the trace by Hutchinson's "
             "estimator over 10 Rademacher vectors (± its standard error), and Li et al.'s |λmin / λmax|. PyHessian "
             "(Yao et al. 2020) reports λmax and the trace growing with depth in CIFAR ResNets without shortcuts.", "",
-            md_table(pd.DataFrame(rows).sort_values(["net", "seed"])), ""]
+            md_table(pd.DataFrame(rows).sort_values(["net", "seed"])), ""] + _curvature_figure(cur, fig_dir, figures, save)
+
+
+def _curvature_figure(cur: pd.DataFrame, fig_dir: Path, figures: bool, save: Callable) -> list[str]:
+    if figures:
+        save(curvature_chart(cur), fig_dir / "curvature.png")
+    return ["![Hessian at the trained weights](figures/curvature.png)", ""]
 
 
 def verdict_section(runs: list[Run]) -> list[str]:
