@@ -51,7 +51,13 @@ def render():
         st.info("No plain or residual net with BatchNorm at these depths.")
         return
     st.caption("Nets: " + "; ".join(f"{k}: {len(ids)} run(s)" for k, ids in v.runs.items())
-               + f" ({v.data}). A net with no run is reported as not measured.")
+               + f" ({v.data}). A net with no run is reported as not measured. Rows at initialisation test the "
+               "initialisation sweep instead (20 fresh initialisations a net, Mechanisms page, 'fresh initialisations').")
+    for net, ids in v.untrained.items():
+        st.caption(f"{net}: {len(ids)} run(s) never left chance (training accuracy below 1.5 × chance): they did not "
+                   "train at this recipe, which is not degradation, and are left out of every contrast.")
+    if v.sweep_note:
+        st.caption(f"The rows at initialisation are not measured: {v.sweep_note}.")
     def short(c):  # one contrast in a cell: the outcome first, then the number
         if c.stats is None or c.stats.thin:
             return c.outcome
@@ -70,7 +76,7 @@ def render():
     st.subheader("In words")
     for r in v.rows:
         st.markdown(f"- **{r.explanation}** ({r.measure}; {r.time}): :{STATUS_COLOR.get(r.status, 'gray')}"
-                    f"[**{r.status}**]. {r.verdict}")
+                    f"[**{r.status}**]. {r.verdict}" + (f" *{r.noise.capitalize()}.*" if r.noise else ""))
 
     st.subheader("BatchNorm's role, tested")
     st.caption("Residual nets without BatchNorm made trainable by SkipInit (a zero-initialised scalar on each branch, "
