@@ -104,3 +104,15 @@ def cv_within(metric: str, runs: list[Run]) -> float:
             continue
     out = [v for v in out if np.isfinite(v)]
     return float(np.median(out)) if out else float("nan")
+
+
+def trace_within(runs: list[Run]) -> float:
+    """The median over ``runs`` of the standard error of each run's Hutchinson trace (its own sampling noise)."""
+    out = []
+    for r in runs:
+        try:
+            out.append(_curvature(r, "trace_se"))
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
+            continue
+    out = [v for v in out if np.isfinite(v)]
+    return float(np.median(out)) if out else float("nan")

@@ -59,6 +59,7 @@ class Prediction:
     family: str = "explanations"  # Holm's family: the effect itself is tested apart from its explanations
     sweep: str = ""
     noise: Callable[[list[Run]], float] | None = None  # the median within-run spread of the measurement
+    noise_what: str = "std over a run's CV shuffles"
 
 
 SWEEP_TIME = "at initialisation (the sweep: 20 a net)"  # probe set, BatchNorm on the batch's statistics
@@ -105,7 +106,8 @@ def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
                    m.hessian_top, +1, +1, f"{P} sharper than {Ps} and {R}", log_scale=True,
                    caveat=f"at the trained weights, {late}"),
         Prediction("loss-surface roughness", "Hessian's trace (Hutchinson, 10 samples)", m.hessian_trace, +1, +1,
-                   f"{P} above {Ps} and {R}", log_scale=True, caveat=f"at the trained weights, {late}"),
+                   f"{P} above {Ps} and {R}", log_scale=True, caveat=f"at the trained weights, {late}",
+                   noise=m.trace_within, noise_what="standard error of a run's Hutchinson estimate"),
         Prediction("loss-surface roughness", "Li et al.'s |λmin / λmax| (non-convexity)", m.hessian_ratio, +1, +1,
                    f"{P} above {Ps} and {R}", log_scale=True,
                    caveat="at the trained point only (Li et al. map it over a region); runs whose λmin did not "
@@ -177,8 +179,8 @@ def _noise(p: Prediction, nets: dict[str, list[Run]], raw: dict[str, list[float]
     across = [float(np.std(v, ddof=1)) for v in raw.values() if len(v) > 1]
     if not np.isfinite(within) or not across:
         return ""
-    return (f"measurement noise: std over a run's CV shuffles {within:.3g} (median over runs), beside the std "
-            f"across replicates {float(np.median(across)):.3g} (median over nets); the test uses each run's mean")
+    return (f"measurement noise: {p.noise_what} {within:.3g} (median over runs), beside the std "
+            f"across replicates {float(np.median(across)):.3g} (median over nets); the test uses each run's estimate")
 
 
 def _contrast_text(c: RowContrast) -> str:
