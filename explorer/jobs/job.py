@@ -81,6 +81,7 @@ class Job:
     cancel_requested: bool = False
     message: str = ""
     results: list[SeedResult] = field(default_factory=list)
+    resume: str = ""  # the id of a cancelled or interrupted run this job continues ("" for a new run a seed)
     progress: dict | None = None  # the latest progress event (not saved in the job file)
 
     @property
@@ -111,7 +112,7 @@ class Job:
         for name in ("data", "root"):
             if not isinstance(d.get(name), str) or not d[name]:
                 raise JobError(f"Job {jid}: \"{name}\" must be a non-empty text.")
-        for name in ("owner", "message"):
+        for name in ("owner", "message", "resume"):
             if not isinstance(d.get(name, ""), str):
                 raise JobError(f"Job {jid}: \"{name}\" must be a text.")
         for name in ("download", "cancel_requested"):
@@ -129,7 +130,13 @@ class Job:
         return Job(jid, spec, train, list(seeds), d["data"], d["root"], d.get("owner", ""), d.get("download", False),
                    status, valid_pid(d.get("pid")), _time(d.get("created")) or 0.0, _time(d.get("started")),
                    _time(d.get("ended")), d.get("cancel_requested", False), d.get("message", "")[:2000],
-                   [SeedResult.from_json(r) for r in results])
+                   [SeedResult.from_json(r) for r in results], _resume_id(jid, d.get("resume", "")))
+
+
+def _resume_id(jid: str, run_id: str) -> str:
+    if run_id and not JOB_ID.fullmatch(run_id):  # a run id is a folder name of the store: never a path
+        raise JobError(f"Job {jid}: \"resume\" must name a run of the store (letters, digits, '-', '_', '.').")
+    return run_id
 
 
 PROGRESS_NUMBERS = ("step", "steps", "epoch", "epochs", "loss", "test_acc", "eta_s", "fraction", "time")

@@ -33,7 +33,7 @@ from ..settings import REPO_ROOT, jobs_dir
 from ..train import TrainConfig, resolve_device
 
 __all__ = ["ACTIVE", "Job", "JobError", "SeedResult", "cancel", "folder_lock", "job_file", "list_jobs", "queue_lock",
-           "submit", "tick", "worker_alive"]
+           "resume", "submit", "tick", "worker_alive"]
 
 
 def _dir(root: Path) -> Path:
@@ -112,9 +112,39 @@ def submit(root: Path, spec: ModelSpec, cfg: TrainConfig, seeds: list[int], data
     return job
 
 
+def resume(root: Path, run_id: str, *, owner: str = "") -> Job:
+    """Queue the continuation of a cancelled or interrupted run of ``root`` (its own settings, from its last epoch)."""
+    from ..runs import open_run
+
+    root = Path(root).resolve()
+    run = open_run(root, run_id)
+    rec = run.record
+    if rec.train is None or run.status not in ("cancelled", "interrupted"):
+        raise JobError(f"Run {run_id} is {run.status}: only a cancelled or interrupted run can be resumed.")
+    with queue_lock(root):
+        if any(j.resume == run.id and j.status in ACTIVE for j in list_jobs(root)):
+            raise JobError(f"Run {run_id} is already being resumed.")
+        jid = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        job = Job(jid, rec.model, rec.train, [rec.seed if rec.seed is not None else 0], rec.data.source or "digits",
+                  str(root), owner, resume=run.id)
+        _save(job)
+    return job
+
+
+def _command(job: Job) -> list[str]:
+    """The worker's command: ``explorer worker <job file>``, or for a resumed run ``explorer train --resume``
+    writing its progress beside the job file (which is how its liveness is checked)."""
+    jf = job_file(Path(job.root), job.id)
+    if job.resume:
+        return [sys.executable, "-m", "explorer", "train", "--resume", job.resume, "--root", job.root, "--no-progress",
+                "--progress-file", str(jf.with_suffix(".progress.json"))]
+    return [sys.executable, "-m", "explorer", "worker", str(jf)]
+
+
 def worker_alive(job: Job) -> bool:
-    """Whether job.pid is this job's worker, alive: ``-m explorer worker <its job file>`` (explorer.jobs.job)."""
-    return process_runs(job.pid, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id)))
+    """Whether job.pid is this job's worker, alive: its command line (:func:`_command`) names this job's file."""
+    cmd = _command(job)
+    return process_runs(job.pid, *cmd[1:4]) and process_runs(job.pid, *cmd[-2:])
 
 
 def _start(job: Job) -> None:
@@ -126,7 +156,7 @@ def _start(job: Job) -> None:
         _save(job)
         return
     log = open(d / f"{job.id}.log", "ab")  # written, never read here
-    cmd = [sys.executable, "-m", "explorer", "worker", str(job_file(Path(job.root), job.id))]
+    cmd = _command(job)
     env = {**os.environ, "EXPLORER_OWNER": job.owner}
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
@@ -136,8 +166,16 @@ def _start(job: Job) -> None:
 
 
 def _conclude(job: Job) -> None:
-    """A running job whose worker has exited: its state from the result file."""
+    """A running job whose worker has exited: its state from the result file (a resumed run: from its record)."""
     raw = _read_json(_dir(Path(job.root)) / f"{job.id}.result.json") or {}
+    if job.resume:
+        from ..runs import open_run
+        try:
+            rec = open_run(Path(job.root), job.resume).record
+            raw = {"results": [{"seed": job.seeds[0], "run_id": job.resume, "reason": rec.reason or "",
+                                "status": rec.status if rec.status in ("finished", "diverged", "cancelled") else "failed"}]}
+        except (RunError, ValueError) as e:
+            raw = {"error": f"the resumed run cannot be read: {str(e)[:300]}"}
     try:
         results = raw.get("results") or []
         job.results = [SeedResult.from_json(r) for r in results[:len(job.seeds)]] if isinstance(results, list) else []

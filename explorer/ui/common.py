@@ -14,6 +14,7 @@ from ..charts.common import color_map
 from ..runs import BrokenRun, Labels, Run, escaped_name, label_runs, list_runs, main_runs
 from .navigation import path
 from .progress import data_progress
+from .words import app_words
 
 FAMILY_LABELS = {"cifar": "CIFAR ResNet (6n+2)", "resnet": "torchvision ResNet"}
 DEPTHS = {"cifar": [d for d in CIFAR_DEPTHS if d <= 110], "resnet": [18, 34, 50, 101]}
@@ -36,11 +37,11 @@ def guarded(fn):
             with data_progress():  # decoding a data set the first time takes a minute: a bar with the time left
                 return fn(*a, **kw)
         except ValueError as e:  # our own errors say what was expected
-            st.error(str(e))
+            st.error(app_words(str(e)))
         except Exception as e:  # noqa: BLE001 - the UI must never show a traceback (it goes to the server log)
             import traceback
             traceback.print_exc()
-            st.error(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}). The rest of the app keeps working; "
+            st.error(f"Something went wrong ({type(e).__name__}: {app_words(str(e)[:200])}). The rest of the app keeps working; "
                      "try another selection or reload.")
     return wrapper
 

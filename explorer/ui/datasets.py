@@ -5,6 +5,7 @@ import streamlit as st
 
 from .. import settings
 from ..data import DataError, cifar10_present, download_cifar10, load_dataset
+from .words import app_words
 
 SHARED_ZIP = settings.SHARED_CIFAR_ZIP
 
@@ -18,9 +19,9 @@ def data_status() -> str:
         lines.append(f"- torchvision's CIFAR-10 is in `{settings.torchvision_root()}`.")
     if len(lines) == 2:
         lines.append("- **CIFAR-10 is not on this machine.** Training on it and test accuracy over its 10,000 test "
-                     "images need it: click *Download CIFAR-10* (needs internet, about 170 MB, checksum verified) or "
-                     "run `python -m explorer download-cifar10`; or give the path of a copy (a folder or .zip with "
-                     "`train/<class>/*.jpg` and `test/<class>/*.jpg`).")
+                     "images need it: click *Download CIFAR-10* below (needs internet, about 170 MB, checksum "
+                     "verified), or choose *CIFAR-10 JPEG zip* or *image folder or .zip* on the Train page and give "
+                     "the path of a copy (a folder or .zip with `train/<class>/*.jpg` and `test/<class>/*.jpg`).")
     return "\n".join(lines)
 
 
@@ -35,7 +36,7 @@ def download_button(key: str) -> None:
         download_cifar10(settings.torchvision_root(), progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
     except DataError as e:
         bar.empty()
-        st.error(str(e))
+        st.error(app_words(str(e)))
         return
     bar.empty()
     st.success(f"CIFAR-10 is in {settings.torchvision_root()}.")

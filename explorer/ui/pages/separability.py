@@ -9,6 +9,7 @@ from explorer.charts.common import cka_heatmap, scatter_chart, separability_char
 from explorer.runs import Run
 from explorer.analysis.run_tables import label_table
 from explorer.ui.progress import Bar
+from explorer.ui.words import app_words
 from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
@@ -119,7 +120,7 @@ def render(sel: Selection):
                 raise failed[run.id]
             tables.append(cached_table(str(run.path), _mtime(run), reduction, tuple(metrics), run))
         except ValueError as e:  # one run that cannot be analysed never stops the others
-            st.warning(f"{names[run.id]} is skipped: {e}")
+            st.warning(f"{names[run.id]} is skipped: {app_words(str(e))}")
     go.empty()
     if not tables:
         return
@@ -148,7 +149,7 @@ def render(sel: Selection):
         st.altair_chart(scatter_chart(pts, f"{names[run.id]} · {stage} · {method} of {reduction} features"),
                         width="stretch")
     except ValueError as e:  # degenerate features (a run at chance): say so, keep the CKA views
-        st.warning(str(e))
+        st.warning(app_words(str(e)))
     cka_section(runs, run, stage, names)
 
 

@@ -12,6 +12,8 @@ from explorer import settings
 from explorer.ui.common import guarded, model_widgets, own_root
 from explorer.ui.datasets import SHARED_ZIP, download_button
 from explorer.ui.import_panel import import_panel
+from explorer.ui.progress import duration
+from explorer.ui.words import app_words
 
 NORM_FREE = {"none": "the default initialisation", "skipinit": "SkipInit (branch scale 0)",
              "fixup": "Fixup initialisation"}
@@ -102,12 +104,13 @@ def form():
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), momentum=float(momentum),
                           weight_decay=float(wd), schedule=schedule, warmup_epochs=float(warmup),
                           label_smoothing=float(smoothing), subset=int(subset) or None, seed=seeds[0], device=device,
-                          augment=augment, bf16=True if bf16 else None).validate()
+                          augment=augment, bf16=True if bf16 else None,
+                          log_every=5).validate()  # progress every few batches (digits has 20 an epoch)
         source, may_download = data_source(choice, path)
         job = jobs.submit(own_root(), spec, cfg, seeds, source, owner=session_owner(), download=may_download and download,
                           max_active=settings.max_queue() if settings.deploy_mode() else None)
     except (ValueError, DataError) as e:
-        st.error(str(e))
+        st.error(app_words(str(e)))
         return
     st.session_state.setdefault("my_jobs", []).append(job.id)
     st.success(f"Queued: {job.spec.name}, {len(seeds)} seed(s), {job.train.epochs} epochs on {job.data_name}. "
@@ -119,6 +122,8 @@ def job_labels(all_jobs) -> dict[str, str]:
     def base(j):
         seeds = f"seed {j.seeds[0]}" if len(j.seeds) == 1 else f"seeds {', '.join(map(str, j.seeds[:4]))}" + (
             "…" if len(j.seeds) > 4 else "")
+        if j.resume:
+            return f"{j.spec.name}, resuming run {j.resume}"
         return f"{j.spec.name}, {seeds}, {j.train.epochs} ep, lr {j.train.lr:g}, {settings.shorten(j.data_name, 20)}"
     out = {j.id: base(j) for j in all_jobs}
     for j in all_jobs:
@@ -147,23 +152,46 @@ def job_panel():
             st.markdown(f"**{names[job.id]}** — {job.status}", help=job.label)
             if job.status == "running" and prog.get("steps"):
                 frac = min(1.0, prog["step"] / prog["steps"])
-                acc = f", test acc {prog['test_acc']:.3f}" if "test_acc" in prog else ""
-                st.progress(frac, text=f"{prog.get('label', '')}: epoch {prog['epoch']}/{prog['epochs']}, "
-                                       f"loss {prog['loss']:.3f}{acc}, ETA {prog.get('eta_s', 0):.0f} s")
+                acc = f", test accuracy {100 * prog['test_acc']:.1f}%" if "test_acc" in prog else ""
+                # the estimate was made when the event was written: count down the time since
+                left = max(0.0, prog.get("eta_s", 0) - max(0.0, time.time() - prog.get("time", time.time())))
+                st.progress(frac, text=f"epoch {int(prog['epoch'])}/{int(prog['epochs'])}, step {int(prog['step'])}/"
+                                       f"{int(prog['steps'])}, loss {prog['loss']:.3f}{acc}; about {duration(left)} left")
             elif job.status == "running":
                 st.progress(0.0, text="loading data…")
             if job.message:
                 (st.error if job.status == "failed" else st.caption)(job.message)
             for r in job.results:
-                st.caption(f"seed {r.seed}: {r.status}" + (f" → run {r.run_id}" if r.run_id else "")
-                           + (f" ({r.reason})" if r.reason and r.status != "failed" else ""))
+                st.caption(f"seed {r.seed}: {result_text(root, r)}" + (f" → run {r.run_id}" if r.run_id else ""))
         with cols[1]:
             mine = job.id in st.session_state.get("my_jobs", []) or not settings.deploy_mode()
             if job.status in ("queued", "running") and mine:
                 if st.button("Cancel", key=f"cancel_{job.id}"):
                     jobs.cancel(root, job.id)
+            resumable = [r.run_id for r in job.results if r.status == "cancelled" and r.run_id
+                         and not any(j.resume == r.run_id and j.status in jobs.ACTIVE for j in all_jobs)]
+            for rid in resumable if mine else []:
+                if st.button("Resume", key=f"resume_{job.id}_{rid}", help=f"continue run {rid} from its last epoch"):
+                    try:
+                        new = jobs.resume(root, rid, owner=session_owner())
+                        st.session_state.setdefault("my_jobs", []).append(new.id)
+                    except (ValueError, OSError) as e:
+                        st.error(app_words(str(e)))
     if any(j.status == "finished" for j in all_jobs):
         st.caption(f"Finished runs are in {root}/ and appear in the sidebar under *own runs*.")
+
+
+def result_text(root, r) -> str:
+    """A seed's outcome in words: a finished run's test accuracy, a diverged or cancelled run's reason."""
+    from explorer.runs import RunError, open_run
+    if r.status == "finished" and r.run_id:
+        try:
+            final = open_run(root, r.run_id).record.final
+        except (RunError, ValueError, OSError):
+            final = None
+        if final is not None and final.test_acc is not None:
+            return f"finished, test accuracy {100 * final.test_acc:.1f}%"
+    return r.status + (f" ({r.reason})" if r.reason and r.status != "failed" else "")
 
 
 def session_owner() -> str:
