@@ -3,18 +3,17 @@
     python bench/hessian_cost.py [--run checkpoints/resnet56-s0-...] [--images 256] [--iterations 40]
                                  [--samples 10] [--repeats 3] [--threads 1]
 
-The defaults are the curvature study's (explorer/studies/catalog/curvature.py): 256 images, at most 40
-Lanczos products (tolerance 1e-3), 10 Hutchinson samples.
+The defaults are the curvature study's (explorer/studies/catalog/curvature.py): 256 images, 30
+Lanczos products (all taken), 10 Hutchinson samples.
 
 On the shipped probe set (the run's own normalisation; random images if it is missing), BatchNorm
 in eval mode: one forward pass (median of ``--repeats``), the gradient with its graph kept
 (once), one forward + backward pass and one Hessian-vector product (medians of ``--repeats``),
-then both extreme eigenvalues by the Lanczos method (at most ``--iterations`` products, tolerance 1e-3)
+then both extreme eigenvalues by the Lanczos method (``--iterations`` products, all taken)
 and Hutchinson's trace (``--samples`` products), each timed. Prints seconds and ratios to the
 forward pass, the floor ``(1 + 2 x products) x forward + backward`` (a Hessian-vector product
-costs about two gradients' arithmetic, Pearlmutter 1994; the gradient is needed once), the
-extrapolation to the study's defaults (100 iterations at most, 50 samples) and the peak resident
-memory of the process. Medians on a shared machine: read the ratios, not the seconds.
+costs about two gradients' arithmetic, Pearlmutter 1994; the gradient is needed once) and the peak
+resident memory of the process. Medians on a shared machine: read the ratios, not the seconds.
 """
 from __future__ import annotations
 
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         times.append(time.perf_counter() - t)
     hvp = statistics.median(times)
     t = time.perf_counter()
-    top, bottom = lanczos_extremes(product, dim, iterations=a.iterations, tol=D.tol)
+    top, bottom = lanczos_extremes(product, dim, iterations=a.iterations, tol=D.tol, min_steps=a.iterations)
     t_top = time.perf_counter() - t
     t = time.perf_counter()
     tr = hutchinson_trace(product, dim, samples=a.samples)

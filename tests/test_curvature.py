@@ -113,3 +113,15 @@ def test_net_curvature_in_eval_mode_keeps_the_running_statistics():
         assert c.loss == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-5)
     with pytest.raises(MechanismError):
         loss_curvature(model, x, y, samples=0)
+
+
+def test_lanczos_min_steps_takes_every_step_and_its_minimum_only_falls():
+    """A cluster near zero and a few negative eigenvalues: with more steps the smallest Ritz value only falls
+    (interlacing: it is an upper bound on lambda_min), and ``min_steps`` keeps an early residual from stopping it."""
+    rng = np.random.default_rng(5)
+    eigenvalues = [100.0, -3.0, -2.5] + list(rng.normal(0.0, 0.05, 297))
+    product, _ = quadratic(eigenvalues, seed=5)
+    few = lanczos_extremes(product, 300, tol=1e-2, iterations=6, dtype=torch.float64)[1]
+    many = lanczos_extremes(product, 300, tol=1e-2, iterations=60, min_steps=60, dtype=torch.float64)[1]
+    assert many.iterations == 60 and many.value <= few.value and few.value >= -3.0
+    assert many.value == pytest.approx(-3.0, rel=1e-3)

@@ -80,14 +80,17 @@ def curvature_section(chosen: list[Run], fig_dir: Path, figures: bool, save: Cal
         rows.append({"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
                      "λmax": f"{t.lambda_max:.4g}", "trace ± SE": f"{t.trace:.4g} ± {t.trace_se:.2g}",
                      "λmin": f"{t.lambda_min:.3g}",
-                     "|λmin/λmax|": f"{t.ratio:.3g}" if t.converged_min and t.converged_max else "not converged",
+                     "|λmin/λmax| (lower bound)": f"{t.ratio:.3g}", "λmax converged": bool(t.converged_max),
                      "Lanczos steps": int(t.lanczos_steps), "loss": f"{t.loss:.3f}"})
     images = str(cur["images_from"].iloc[0])
     return ["### Curvature at the trained weights (Hessian)", "",
             f"The Hessian of the mean cross-entropy on {images}, BatchNorm in eval mode with the trained statistics "
-            "(`explorer/studies/curvature.py`): λmax and λmin by the Lanczos method (at most 40 Hessian-vector "
-            "products, stopped when both residual bounds are within 0.1% of |λmax|), the trace by Hutchinson's "
-            "estimator over 10 Rademacher vectors (± its standard error), and Li et al.'s |λmin / λmax|. PyHessian "
+            "(`explorer/studies/curvature.py`): λmax and λmin, the extreme Ritz values after 30 Lanczos steps "
+            "(Hessian-vector products; every net searched alike), the trace by Hutchinson's estimator over 10 "
+            "Rademacher vectors (± its standard error), and Li et al.'s |λmin / λmax|. λmax converges within the steps "
+            "(its residual bound within 0.1% of it); λmin is an upper bound (the most negative curvature found: the "
+            "few negative eigenvalues sit beside many near zero and converge slowly), so the ratio is a lower bound. "
+            "PyHessian "
             "(Yao et al. 2020) reports λmax and the trace growing with depth in CIFAR ResNets without shortcuts.", "",
             md_table(pd.DataFrame(rows).sort_values(["net", "seed"])), ""] + _curvature_figure(cur, fig_dir, figures, save)
 

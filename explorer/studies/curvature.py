@@ -157,10 +157,16 @@ def extreme_eigenvalues(product: Product, dim: int, *, iterations: int = ITERATI
 
 
 def lanczos_extremes(product: Product, dim: int, *, iterations: int = ITERATIONS, tol: float = TOLERANCE,
-                     seed: int = 0, device: torch.device | str = "cpu",
-                     dtype: torch.dtype = torch.float32) -> tuple[Eigen, Eigen]:
-    """(lambda_max, lambda_min) by the Lanczos method (see the module doc): at most ``iterations``
-    products, stopped when both extreme Ritz values' residual bounds are within ``tol`` x max |Ritz|."""
+                     seed: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                     min_steps: int = 1) -> tuple[Eigen, Eigen]:
+    """(lambda_max, lambda_min) by the Lanczos method (see the module doc): at least ``min_steps`` and at most
+    ``iterations`` products, stopped when both extreme Ritz values' residual bounds are within ``tol`` x max |Ritz|.
+
+    A small residual proves a Ritz value close to *an* eigenvalue, not to the extreme one: a Ritz value inside a
+    dense cluster (the many near-zero eigenvalues of a trained net) has a small residual long before the few
+    negative eigenvalues are found. The smallest Ritz value is always >= lambda_min (interlacing), so with few
+    steps it is an upper bound on lambda_min and |lambda_min / lambda_max| a lower bound; ``min_steps`` makes every
+    net searched with the same number of products, so that the bounds are comparable."""
     _check(iterations, tol)
     g = torch.Generator().manual_seed(seed)
     v = torch.randn(dim, generator=g, dtype=torch.float64)
@@ -184,7 +190,7 @@ def lanczos_extremes(product: Product, dim: int, *, iterations: int = ITERATIONS
         done = residual <= tol * scale
         if beta <= 1e-12 * scale or i == dim:  # an invariant subspace: the Ritz values are exact eigenvalues
             done = np.array([True, True])
-        if done.all():
+        if done.all() and (i >= min_steps or beta <= 1e-12 * scale or i == dim):
             return Eigen(float(theta[-1]), i, True), Eigen(float(theta[0]), i, True)
         betas.append(beta)
         basis.append(w / beta)
@@ -213,7 +219,7 @@ def hutchinson_trace(product: Product, dim: int, *, samples: int = SAMPLES, seed
 
 
 def loss_curvature(model, x, y, *, iterations: int = ITERATIONS, tol: float = TOLERANCE, samples: int = SAMPLES,
-                   seed: int = 0, eigen: bool = True, trace: bool = True) -> Curvature:
+                   seed: int = 0, eigen: bool = True, trace: bool = True, min_steps: int = 1) -> Curvature:
     """The Hessian of the mean cross-entropy of ``model`` on the batch ``x`` (N, 3, H, W; normalised), ``y``.
 
     BatchNorm in eval mode (running statistics); the caller's mode is restored. ``eigen`` /
@@ -233,7 +239,8 @@ def loss_curvature(model, x, y, *, iterations: int = ITERATIONS, tol: float = TO
         loss = F.cross_entropy(model(x.to(device)).float(), y.to(device))
         product = hessian_product(loss, params)
         kw = dict(device=device, dtype=dtype)
-        top, bottom = (lanczos_extremes(product, dim, iterations=iterations, tol=tol, seed=seed, **kw)
+        top, bottom = (lanczos_extremes(product, dim, iterations=iterations, tol=tol, seed=seed, min_steps=min_steps,
+                                        **kw)
                        if eigen else (nothing, nothing))
         tr = hutchinson_trace(product, dim, samples=samples, seed=seed, **kw) if trace else Trace(float("nan"),
                                                                                                   float("nan"), 0)

@@ -78,10 +78,9 @@ def hessian_trace(r: Run) -> float:
 
 @_safe
 def hessian_ratio(r: Run) -> float:
-    """Li et al.'s |lambda_min / lambda_max| at the trained weights; NaN unless both extremes converged."""
-    t = _mech(r, "curvature")
-    ok = bool(t["converged_max"].iloc[0]) and bool(t["converged_min"].iloc[0])
-    return float(t["ratio"].iloc[0]) if ok else float("nan")
+    """Li et al.'s |lambda_min / lambda_max| at the trained weights: a lower bound (the most negative curvature
+    that the study's fixed number of Lanczos steps found; explorer.studies.curvature.lanczos_extremes)."""
+    return _curvature(r, "ratio")
 
 
 def cv_mean(metric: str) -> Callable[[Run], float]:

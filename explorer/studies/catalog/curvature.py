@@ -14,14 +14,15 @@ from .images import reads_training_images, training_images
 @dataclass(frozen=True)
 class CurvatureSettings:
     """The Hessian of the mean cross-entropy on ``images`` training images (stratified, seed 0), BatchNorm
-    in eval mode: lambda_max and lambda_min by at most ``steps`` Lanczos products (stopped at relative
-    residual ``tol``), the trace by Hutchinson over ``samples`` Rademacher vectors, all drawn with ``seed``."""
+    in eval mode: lambda_max and lambda_min by ``steps`` Lanczos products, every one taken so that every net's
+    lambda_min is searched alike (``tol``: the relative residual that counts as converged), the trace by
+    Hutchinson over ``samples`` Rademacher vectors, all drawn with ``seed``."""
 
     images: int = setting(256, flag="--images", label="Training images", help="curvature: training images in the loss",
                           lo=10, hi=5000, widget_values=[128, 256, 512, 1000], widget_key="cv_images")
-    steps: int = setting(40, flag="--steps", label="Lanczos steps (at most)", help="curvature: Hessian-vector "
-                         "products for the extreme eigenvalues, at most", lo=2, hi=500,
-                         widget_values=[20, 40, 80], widget_key="cv_steps")
+    steps: int = setting(30, flag="--steps", label="Lanczos steps", help="curvature: Hessian-vector products "
+                         "for the extreme eigenvalues (all taken)", lo=2, hi=500,
+                         widget_values=[10, 20, 30, 60], widget_key="cv_steps")
     tol: float = setting(0.001, flag="--tol", label="Tolerance", help="curvature: stop when both extreme Ritz values' "
                          "residuals are within TOL x the largest |eigenvalue|", lo=1e-9, hi=0.5)
     samples: int = setting(10, flag="--samples", label="Trace samples", help="curvature: Hutchinson samples for the "
@@ -37,7 +38,8 @@ def _compute(run, inputs, cfg: CurvatureSettings, progress=None) -> pd.DataFrame
     x, y, source = training_images(run, inputs, cfg.images)
     if progress:
         progress(0.0, f"curvature: {cfg.steps} + {cfg.samples} Hessian-vector products at most")
-    c = loss_curvature(run.load_model(), x, y, iterations=cfg.steps, tol=cfg.tol, samples=cfg.samples, seed=cfg.seed)
+    c = loss_curvature(run.load_model(), x, y, iterations=cfg.steps, tol=cfg.tol, samples=cfg.samples, seed=cfg.seed,
+                       min_steps=cfg.steps)
     return pd.DataFrame([{
         "loss": c.loss, "lambda_max": c.top.value, "lambda_min": c.bottom.value, "ratio": c.ratio,
         "trace": c.trace.value, "trace_se": c.trace.se, "trace_samples": c.trace.samples,
@@ -50,9 +52,10 @@ def _page(df, colors, names, ui) -> None:
     cols = ["label", "lambda_max", "trace", "trace_se", "lambda_min", "ratio", "lanczos_steps", "converged_max",
             "converged_min", "loss", "images_from", "condition_label"]
     ui.dataframe(df[[c for c in cols if c in df.columns]], hide_index=True, width="stretch")
-    ui.caption("λmax and λmin: extreme eigenvalues of the Hessian (Lanczos; converged = the residual bound met the "
-               "tolerance). Trace: Hutchinson's estimate ± its standard error over the samples. Ratio: Li et al.'s "
-               "|λmin / λmax| (near 0: locally convex; larger: more negative curvature).")
+    ui.caption("λmax and λmin: the extreme Ritz values of the Hessian after the Lanczos steps (converged = the "
+               "residual bound met the tolerance). λmax converges first; λmin is an upper bound (the most negative "
+               "curvature found), so the ratio |λmin / λmax| (Li et al.) is a lower bound. Trace: Hutchinson's "
+               "estimate ± its standard error over the samples.")
 
 
 STUDY = Study(
@@ -64,7 +67,7 @@ STUDY = Study(
           "of the training split (the probe set when no training data is on this machine: then its own condition).",
     settings=CurvatureSettings, compute=_compute, chart=lambda df, colors=None: curvature_chart(df, colors),
     page=_page, background=True, reads=reads_training_images,
-    cost=lambda s: f"up to {s.steps + s.samples} Hessian-vector products (each about 2 passes) over {s.images} images "
+    cost=lambda s: f"{s.steps + s.samples} Hessian-vector products (each about 2 passes) over {s.images} images "
                    "a run",
     page_fields=("images", "steps", "samples"),
     verdict_rows=("loss-surface roughness",),
