@@ -139,3 +139,39 @@ def test_the_train_form_takes_the_data_sets_recommended_defaults(app):
     at.radio(key="tr_data").set_value("CIFAR-10 (torchvision)").run()
     assert at.checkbox(key="tr_augment_2").value is True and at.number_input(key="tr_batch_2").value == 128
     assert not _errors(at)
+
+
+def _color_scales(at) -> dict[str, str]:
+    """Label -> colour of every chart's colour scale on the page (from the Vega-Lite specs sent to the browser)."""
+    import json
+    out = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("color") if isinstance(node.get("color"), dict) else None
+            scale = (color or {}).get("scale") or {}
+            if isinstance(scale.get("domain"), list) and isinstance(scale.get("range"), list):
+                out.update(zip(scale["domain"], scale["range"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    for el in at.get("vega_lite_chart") + at.get("arrow_vega_lite_chart"):
+        walk(json.loads(el.proto.spec))
+    return out
+
+
+def test_one_colour_for_a_condition_on_every_page(app):
+    """The full model (residual + BN) has one colour on the Overview, Curves, Gradients and Separability."""
+    at = _select_depth8(app)
+    seen = {}
+    for page in ("overview", "curves", "gradients"):
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
+        assert not _errors(at), _errors(at)
+        seen[page] = _color_scales(at)
+    full = {page: next(c for label, c in scales.items() if label.startswith(("resnet8 (FULL)", "residual + BN")))
+            for page, scales in seen.items() if scales}
+    assert len(full) >= 2 and len(set(full.values())) == 1, (full, seen)
+    labels = [label for scales in seen.values() for label in scales]
+    assert all(len(label) <= 40 for label in labels), labels
