@@ -80,15 +80,17 @@ def curvature_section(chosen: list[Run], fig_dir: Path, figures: bool, save: Cal
         rows.append({"net": f"{'residual' if r.spec.residual else 'plain'}-{r.spec.depth}", "seed": r.seed,
                      "λmax": f"{t.lambda_max:.4g}", "trace ± SE": f"{t.trace:.4g} ± {t.trace_se:.2g}",
                      "λmin": f"{t.lambda_min:.3g}",
-                     "|λmin/λmax| (lower bound)": f"{t.ratio:.3g}", "λmax converged": bool(t.converged_max),
+                     "max(0, -λmin)/λmax (lower bound)": f"{max(0.0, -t.lambda_min) / t.lambda_max:.3g}",
+                     "λmax converged": bool(t.converged_max),
                      "Lanczos steps": int(t.lanczos_steps), "loss": f"{t.loss:.3f}"})
     images = str(cur["images_from"].iloc[0])
     return ["### Curvature at the trained weights (Hessian)", "",
             f"The Hessian of the mean cross-entropy on {images}, BatchNorm in eval mode with the trained statistics "
             "(`explorer/studies/curvature.py`): λmax and λmin, the extreme Ritz values after 30 Lanczos steps "
             "(Hessian-vector products; every net searched alike), the trace by Hutchinson's estimator over 10 "
-            "Rademacher vectors (± its standard error), and Li et al.'s |λmin / λmax|. λmax converges within the steps "
-            "(its residual bound within 0.1% of it); λmin is an upper bound (the most negative curvature found: the "
+            "Rademacher vectors (± its standard error), and Li et al.'s non-convexity max(0, -λmin) / λmax. "
+            f"λmax met its convergence test (residual bound within 0.1% of it) in {int(cur['converged_max'].sum())} of "
+            f"{len(cur)} runs; λmin is an upper bound (the most negative curvature found: the "
             "few negative eigenvalues sit beside many near zero and converge slowly), so the ratio is a lower bound. "
             "PyHessian "
             "(Yao et al. 2020) reports λmax and the trace growing with depth in CIFAR ResNets without shortcuts.", "",
@@ -129,9 +131,10 @@ def verdict_section(runs: list[Run]) -> list[str]:
                f"Depths 20 and 56 on {v.data}; trained nets: {', '.join(f'{k} n = {len(x)}' for k, x in v.runs.items())}; "
                "rows at initialisation: 20 initialisations a net from the sweep above. Each explanation predicts a pattern; each row tests the two contrasts it "
                "predicts, plain-56 vs plain-20 and plain-56 vs residual-56, at the time point its paper names: Welch's "
-               "difference of means (× marks a ratio of geometric means, for positive ratios) with its 95% CI, "
-               "Holm-adjusted over every explanation's contrasts in the table (family-wise 0.05; the degradation row, "
-               "the premise, over its own two). "
+               "difference of means (× marks a ratio of geometric means, for positive ratios) with its 95% CI "
+               "(unadjusted), and the Holm-adjusted p over every planned contrast of the explanations (family-wise "
+               "0.05; a contrast not measured yet counts as p = 1, one measure's test once; the degradation row, the "
+               "premise, over its own two). "
                + " ".join(f"*{k}*: {m}." for k, m in STATUS_MEANING.items())
                + " `python -m explorer report` writes this table as docs/verdict.csv (each net's mean and 95% CI too).", ""]
 

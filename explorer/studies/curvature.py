@@ -83,8 +83,9 @@ class Curvature:
 
     @property
     def ratio(self) -> float:
-        """Li et al.'s ``|lambda_min / lambda_max|``."""
-        return abs(self.bottom.value / self.top.value) if self.top.value != 0 else float("nan")
+        """Li et al.'s non-convexity ``max(0, -lambda_min) / lambda_max``: 0 when no negative curvature is found
+        (a positive lambda_min is a convex point, not a non-convex one)."""
+        return max(0.0, -self.bottom.value) / self.top.value if self.top.value > 0 else float("nan")
 
 
 def _check_count(name: str, v: int) -> None:

@@ -27,7 +27,8 @@ statistics, (0, 1), would make every BN an identity):
   addition): De & Smith (2020) show that with BatchNorm the skip path's variance grows by about
   one a block while the normalised branch keeps variance about 1, so the ratio falls like
   ``1 / (block index + 1)`` (the branch's std like ``1/sqrt``) and deep blocks start close to the
-  identity; without BatchNorm branch and skip grow together and the ratio stays near 1. Plain blocks have no branch/skip split and
+  identity; without BatchNorm branch and skip grow together and the ratio does not fall with depth (about 2
+  in the shipped sweep, a constant, not 1). Plain blocks have no branch/skip split and
   report none. ``branch_var_ratio_mean`` is its mean over the residual blocks.
 
 References

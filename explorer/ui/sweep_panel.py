@@ -44,9 +44,10 @@ def render_sweep() -> None:
     if measure in PREDICTED:
         bn = st.toggle("With BatchNorm (the verdict's nets)", value=True, key="sw_bn")
         c = sweep_contrasts(frame, measure, PREDICTED[measure], batchnorm=bn)
-        st.caption("Depth 56 against 20 and against residual-56 (Welch on "
+        st.caption("Plain-56 against plain-20 and against residual-56 (Welch on "
                    + ("the log values: a ratio" if bool(c["log_scale"].iloc[0]) else "the values: a difference")
-                   + ", Holm over the two), with the direction the explanation of degradation predicts:")
+                   + ", Holm over these two only; the Verdict page corrects over its whole page), with the direction "
+                   "the explanation of degradation predicts; the 95% CIs are unadjusted:")
         show_table(c[["contrast", "diff", "ci_low", "ci_high", "p_holm", "hedges_g", "outcome", "n_a", "n_b"]]
                    .rename(columns={"diff": "difference or ratio", "ci_low": "95% CI low", "ci_high": "95% CI high",
                                     "p_holm": "Holm p", "hedges_g": "Hedges g"}), all_rows=True)
@@ -54,8 +55,11 @@ def render_sweep() -> None:
         depth = st.select_slider("Depth, block by block", [d for d in DEPTHS if d >= 14], value=56, key="sw_depth")
         st.altair_chart(branch_chart(blocks, depth), width="stretch")
         st.caption("De & Smith 2020: with BatchNorm the skip path's variance grows about one a block while the "
-                   "normalised branch keeps variance about 1, so deep blocks start close to the identity; without it "
-                   "branch and skip grow together. The jumps are the stage boundaries (a projecting shortcut).")
+                   "normalised branch keeps variance about 1, so the ratio falls with depth and deep blocks start "
+                   "close to the identity (their 1 / (block + 1) is the idealised rate, dashed; the measured ratio falls "
+                   "like it, above it); without BatchNorm branch and skip grow together and the ratio does not fall. "
+                   "The jumps are the stage boundaries, where the shortcut (option A) subsamples and pads with zero "
+                   "channels, so the skip path's variance drops.")
     table = summary[summary["measure"] == measure].copy()
     table.insert(0, "net", [net_name(r, b) for r, b in zip(table["residual"], table["batchnorm"])])
     table = table.rename(columns={"centre": "mean (geometric if log_scale)", "ci_low": "95% CI low",

@@ -78,8 +78,12 @@ class VerdictRow:
 
 STATUS_MEANING = {
     "supported": "both contrasts the explanation predicts are significant in the predicted direction (Welch, "
-                 "Holm-adjusted over every explanation's contrasts on the page, family-wise 0.05; the degradation "
-                 "row, the premise, over its own two)",
+                 "Holm-adjusted over every planned contrast of the explanations on the page, family-wise 0.05, a "
+                 "contrast not measured yet counting as p = 1 and one measure's test counted once; the degradation "
+                 "row, the premise, over its own two); the 95% CIs shown are each contrast's own, unadjusted",
+    "consistent, not diagnostic": "both contrasts are significant in the predicted direction, but the measure may be "
+                                  "a consequence of the worse fit rather than its cause (the row says why), so the "
+                                  "pattern is consistent with the explanation without singling it out",
     "ruled out": "a contrast is significant in the direction opposite to the prediction",
     "not resolved": "no contrast goes the wrong way, but at least one shows no significant difference at these n",
     "too thin": "a net has fewer than two replicates: no test",

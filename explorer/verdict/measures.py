@@ -46,11 +46,15 @@ def _mech(r: Run, kind: str):
 
 
 @_safe
-def lesion_drop(r: Run) -> float:
-    """Probe accuracy lost (points) with one block deleted: intact minus the median over the deletable blocks."""
+def lesion_share(r: Run) -> float:
+    """The share of the above-chance probe accuracy lost with one block deleted, median over the deletable blocks:
+    (intact - lesioned) / (intact - 1/classes) (explorer.studies.lesion). 1: the net falls to chance; 0: unharmed.
+    Normalised so that a net that starts lower is not read as more robust for having less to lose."""
     t = _mech(r, "lesion")
     s = t[(t["view"] == "single") & t["deletable"].astype(bool)]
-    return 100 * (float(s["baseline_accuracy"].iloc[0]) - float(np.median(s["accuracy"])))
+    base = float(s["baseline_accuracy"].iloc[0])
+    chance = 1.0 / (len(r.record.data.classes or ()) or 10)
+    return (base - float(np.median(s["accuracy"]))) / (base - chance) if base > chance else float("nan")
 
 
 @_safe
@@ -78,9 +82,11 @@ def hessian_trace(r: Run) -> float:
 
 @_safe
 def hessian_ratio(r: Run) -> float:
-    """Li et al.'s |lambda_min / lambda_max| at the trained weights: a lower bound (the most negative curvature
-    that the study's fixed number of Lanczos steps found; explorer.studies.curvature.lanczos_extremes)."""
-    return _curvature(r, "ratio")
+    """Li et al.'s non-convexity max(0, -lambda_min) / lambda_max at the trained weights (0 when no negative
+    curvature was found): a lower bound, the most negative curvature that the study's fixed number of Lanczos
+    steps found (explorer.studies.curvature.lanczos_extremes)."""
+    top, bottom = _curvature(r, "lambda_max"), _curvature(r, "lambda_min")
+    return max(0.0, -bottom) / top if top > 0 else float("nan")
 
 
 def cv_mean(metric: str) -> Callable[[Run], float]:

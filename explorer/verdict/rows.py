@@ -25,9 +25,11 @@ import pandas as pd
 from ..runs import Run
 from . import measures as m
 from .contrast import contrast, decide, estimate, holm
+from ..studies.init_measures import POINTS
 from .estimates import RowContrast, VerdictRow
 
 THIN = "too thin"
+CONSISTENT = "consistent, not diagnostic"
 
 
 def net_text(e, fmt: str = ".3g") -> str:
@@ -57,6 +59,7 @@ class Prediction:
     log_scale: bool = False
     caveat: str = ""
     family: str = "explanations"  # Holm's family: the effect itself is tested apart from its explanations
+    diagnostic: bool = True  # False: the pattern may be a consequence of the worse fit, so a yes is "consistent"
     sweep: str = ""
     noise: Callable[[list[Run]], float] | None = None  # the median within-run spread of the measurement
     noise_what: str = "std over a run's CV shuffles"
@@ -66,52 +69,69 @@ SWEEP_TIME = "at initialisation (the sweep: 20 a net)"  # probe set, BatchNorm o
 
 
 def predictions(P: str, Ps: str, R: str) -> list[Prediction]:
-    cons = "consistent with lost information but also a consequence of the worse fit: not diagnostic of a cause"
+    cons = ("consistent with lost information but also a consequence of the worse fit: not diagnostic of a cause; "
+            "the 500 probe images' own sampling error (about 2 points of accuracy) is common to every net and not in "
+            "the noise shown")
     late = "after the fit is decided: a symptom, not shown to be a cause"
+    fit = ("at the trained weights, so confounded by the fit itself (plain-56 ends at a higher loss) and, with "
+           "BatchNorm, by the scale of the weights: not shown to be a cause")
+    init = ("at initialisation only: whether the early steps then remove it is not measured; the gradient ratio, the "
+            "rank and the shattering of plain nets with BatchNorm may be one phenomenon (Yang et al. 2019: BatchNorm "
+            "makes the gradients of deep plain nets explode at initialisation)")
+    grads = ("the two tensors differ in size (the first block's has 4 times the elements a image), so a ratio of 2 "
+             "means equal gradients per element; the contrasts compare like with like")
     return [
         Prediction("degradation (the effect to explain)", "test error, %", m.test_error, +1, +1,
                    f"{P} errs more than {Ps} and than {R}", family="effect",
-                   caveat="the premise, tested on its own (Holm over its two contrasts), not one of the explanations"),
+                   caveat="the premise, tested on its own (Holm over its two contrasts), not one of the explanations; "
+                          "at this training budget degradation cannot be told apart from slower convergence"),
         Prediction("overfitting", "train error (clean, eval mode), %", m.train_error, -1, -1,
                    f"{P} fits its training set better than {Ps} and {R} (and generalises worse)"),
         Prediction("vanishing gradients", "‖∂loss/∂block output‖, first / last block", None, -1, -1,
                    f"{P}'s ratio below {Ps}'s and {R}'s (the gradient shrinks towards the input)", time=SWEEP_TIME,
                    log_scale=True, sweep="grad_ratio",
-                   caveat="the same measure as the exploding row, predicted the other way; with BatchNorm only"),
+                   caveat=f"one test with the exploding row (the same measure, predicted the other way); {grads}"),
         Prediction("exploding gradients", "‖∂loss/∂block output‖, first / last block", None, +1, +1,
                    f"{P}'s ratio above {Ps}'s and {R}'s (the gradient grows towards the input)", time=SWEEP_TIME,
-                   log_scale=True, sweep="grad_ratio",
-                   caveat="at initialisation only: whether the early steps then fix it is not measured"),
+                   log_scale=True, sweep="grad_ratio", caveat=f"{init}; {grads}"),
         Prediction("vanishing gradients", "stage0 / last-stage mean |grad|, late training", m.grad_ratio, -1, -1,
-                   f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True, caveat=f"late in training, {late}"),
+                   f"{P}'s ratio below {Ps}'s and {R}'s", log_scale=True, caveat=f"late in training, {late}",
+                   diagnostic=False),
         Prediction("lost class information", "last-stage LDA accuracy (5-fold CV, mean of 5 shuffles), fraction",
                    m.cv_mean("lda_accuracy"), -1, -1, f"{P}'s last stage separates the classes less than {Ps}'s "
-                   f"and {R}'s", caveat=cons, noise=lambda rs: m.cv_within("lda_accuracy", rs)),
+                   f"and {R}'s", caveat=cons, noise=lambda rs: m.cv_within("lda_accuracy", rs), diagnostic=False),
         Prediction("lost class information", "last-stage usable information (lower bound, mean of 5 CV shuffles), "
                    "bits", m.cv_mean("mi_probe_bits"), -1, -1, f"{P} below {Ps} and {R}", caveat=cons,
-                   noise=lambda rs: m.cv_within("mi_probe_bits", rs)),
-        Prediction("ensembles of shallow paths", "probe accuracy lost with one block deleted (median over blocks), points",
-                   m.lesion_drop, +1, +1, f"{P} loses more than {Ps} and {R}: lesion sensitivity tracks degradation",
-                   caveat="residual nets being robust to lesions does not by itself say why a deep plain net trains worse"),
+                   noise=lambda rs: m.cv_within("mi_probe_bits", rs), diagnostic=False),
+        Prediction("ensembles of shallow paths", "share of the above-chance probe accuracy lost with one block deleted "
+                   "(median over blocks)", m.lesion_share, +1, +1,
+                   f"{P} loses a larger share than {Ps} and {R}: lesion sensitivity tracks degradation", diagnostic=False,
+                   caveat="Veit et al. predict only the residual contrast (residual nets survive lesions); a plain net "
+                          "falls to chance with any block deleted, at any depth, so the plain-20 contrast cannot "
+                          "separate them, and robustness to lesions does not by itself say why a deep plain net "
+                          "trains worse"),
         Prediction("rank collapse", "stable rank (centred) of the last block's output", None, -1, -1,
                    f"{P}'s rank below {Ps}'s and {R}'s", time=SWEEP_TIME, log_scale=True, sweep="stable_rank",
-                   caveat="a low rank at initialisation need not persist once training starts"),
-        Prediction("shattered gradients", "lag-1 correlation of input gradients along a line (1/63 of it)", None, -1, -1,
-                   f"{P}'s gradients less correlated than {Ps}'s and {R}'s", time=SWEEP_TIME, sweep="lag1",
-                   caveat="Balduzzi et al.'s claim is about initialisation; it does not show the shattering persists"),
+                   caveat=f"{init}; Daneshmand et al. 2020 argue BatchNorm prevents rank collapse, and every net here "
+                          "has BatchNorm: read it as the rank falling with depth, less with BatchNorm than without (the "
+                          "sweep), not as a collapse to rank 1; the stable rank (set by the top singular value, mean removed) "
+                          "is not the paper's own measure"),
+        Prediction("shattered gradients", f"lag-1 correlation of input gradients along a line (1/{POINTS - 1} of it)",
+                   None, -1, -1, f"{P}'s gradients less correlated than {Ps}'s and {R}'s", time=SWEEP_TIME,
+                   sweep="lag1", caveat=f"{init}; plain nets with BatchNorm sit at the floor (about 0) from depth 32"),
         Prediction("shattered gradients", "correlation length of input gradients, fraction of a line", m.corr_length,
-                   -1, -1, f"{P}'s shorter than {Ps}'s and {R}'s", log_scale=True,
+                   -1, -1, f"{P}'s shorter than {Ps}'s and {R}'s", log_scale=True, diagnostic=False,
                    caveat="on trained nets, not where the paper places the claim: for comparison only"),
         Prediction("loss-surface roughness", "Hessian's largest eigenvalue λmax (training subset, eval-mode BN)",
-                   m.hessian_top, +1, +1, f"{P} sharper than {Ps} and {R}", log_scale=True,
-                   caveat=f"at the trained weights, {late}"),
+                   m.hessian_top, +1, +1, f"{P} sharper than {Ps} and {R}", log_scale=True, caveat=fit,
+                   diagnostic=False),
         Prediction("loss-surface roughness", "Hessian's trace (Hutchinson, 10 samples)", m.hessian_trace, +1, +1,
-                   f"{P} above {Ps} and {R}", log_scale=True, caveat=f"at the trained weights, {late}",
+                   f"{P} above {Ps} and {R}", log_scale=True, caveat=fit, diagnostic=False,
                    noise=m.trace_within, noise_what="standard error of a run's Hutchinson estimate"),
-        Prediction("loss-surface roughness", "Li et al.'s |λmin / λmax| (non-convexity; a lower bound, 30 Lanczos "
-                   "steps)", m.hessian_ratio, +1, +1, f"{P} above {Ps} and {R}", log_scale=True,
-                   caveat="at the trained point only (Li et al. map it over a region), and a lower bound: every net "
-                          "is searched with the same 30 Lanczos steps, so the bounds are comparable, not exact"),
+        Prediction("loss-surface roughness", "Li et al.'s max(0, -λmin) / λmax (non-convexity; a lower bound, 30 "
+                   "Lanczos steps)", m.hessian_ratio, +1, +1, f"{P} above {Ps} and {R}", diagnostic=False,
+                   caveat=f"at the trained point only (Li et al. map it over a region), and a lower bound whose "
+                          f"tightness depends on each net's spectrum near zero; {fit}"),
     ]
 
 
@@ -146,13 +166,21 @@ def rows(nets: dict[str, list[Run]], s: int, d: int, sweep: pd.DataFrame | None 
             c = contrast(v[P], v[b], log_scale=p.log_scale) if v.get(P) and v.get(b) else None
             tests.append((i, b, sign, c))
     tested = [c.p if c is not None and not c.thin else float("nan") for _, _, _, c in tests]
+    # one test a (measure, contrast): two rows that read one measure with opposite predictions share their test
+    keys = [(preds[i].sweep or preds[i].measure, b) for i, b, _, _ in tests]
     adjusted, reject, size = [float("nan")] * len(tests), [False] * len(tests), [1] * len(tests)
     for fam in dict.fromkeys(p.family for p in preds):  # Holm within each family (every explanation's contrasts)
         idx = [j for j, (i, _, _, _) in enumerate(tests) if preds[i].family == fam]
-        h = holm([tested[j] for j in idx])
-        n_tested = sum(np.isfinite(tested[j]) for j in idx)
-        for j, q, rej in zip(idx, h.adjusted, h.reject):
-            adjusted[j], reject[j], size[j] = q, rej, max(1, n_tested)
+        unique = list(dict.fromkeys(keys[j] for j in idx))
+        first = {k: next(j for j in idx if keys[j] == k) for k in unique}
+        # the family is fixed in advance: a planned contrast not testable yet counts as p = 1, so that a
+        # measurement arriving later cannot turn a decision already shown into another by growing the family
+        h = holm([tested[first[k]] if np.isfinite(tested[first[k]]) else 1.0 for k in unique])
+        for j in idx:
+            u = unique.index(keys[j])
+            if np.isfinite(tested[j]):
+                adjusted[j], reject[j] = h.adjusted[u], h.reject[u]
+            size[j] = len(unique)
     out = []
     for i, p in enumerate(preds):
         cs = []
@@ -190,7 +218,7 @@ def _contrast_text(c: RowContrast) -> str:
     if st.thin:
         return f"{c.a} vs {c.b}: too thin (n = {st.n_a}, {st.n_b})"
     what = "ratio" if st.log_scale else "difference"
-    return (f"{c.a} vs {c.b}: {what} {st.diff:.3g} (95% CI {st.ci_low:.3g} to {st.ci_high:.3g}), "
+    return (f"{c.a} vs {c.b}: {what} {st.diff:.3g} (95% CI {st.ci_low:.3g} to {st.ci_high:.3g}, unadjusted), "
             f"Holm p = {c.holm_p:.2g}, {c.outcome}")
 
 
@@ -208,6 +236,9 @@ def _status(p: Prediction, cs: list[RowContrast], values) -> tuple[str, str]:
                  f"Both contrasts ({' and '.join(against)}) go")
         return "ruled out", f"{which} the other way from the prediction ({nums}).{tail}"
     if all(o == "as predicted" for o in outcomes):
+        if not p.diagnostic:
+            return CONSISTENT, f"Both contrasts go the predicted way ({nums}), but the row cannot tell a cause from a " \
+                               f"consequence.{tail}"
         return "supported", f"Both contrasts go the predicted way ({nums}).{tail}"
     if THIN in outcomes:
         return THIN, f"A net has fewer than two replicates ({nums}).{tail}"

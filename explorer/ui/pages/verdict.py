@@ -10,7 +10,7 @@ from explorer.ui.common import csv_button, guarded, load_runs
 from explorer.ui.tables import show_table, wrapped_table
 
 # coloured words, not emoji (a browser without an emoji font draws empty boxes)
-STATUS_COLOR = {"supported": "green", "ruled out": "red", "not resolved": "gray", "too thin": "orange",
+STATUS_COLOR = {"supported": "green", "consistent, not diagnostic": "blue", "ruled out": "red", "not resolved": "gray", "too thin": "orange",
                 "not measured": "orange"}
 
 
@@ -23,7 +23,8 @@ def render():
         "An explanation predicts a pattern, so each row tests the two contrasts it predicts on its measure, at the "
         "time point its paper names: the deep plain net against the shallow plain net, and against the deep "
         "residual net. Each contrast: Welch's difference of means (a ratio of geometric means for positive ratios) "
-        "with its 95% CI, Holm-adjusted over every explanation's contrasts on the page (family-wise 0.05; the "
+        "with its 95% CI (unadjusted) and the Holm-adjusted p over every planned contrast of the explanations on the "
+        "page (family-wise 0.05; a contrast not measured yet counts as p = 1, one measure's test once; the "
         "degradation row, the premise, over its own two). Results come from the "
         "caches (shipped for the zoo): compute missing studies on the Separability and Mechanisms pages.")
     with st.expander("What the verdicts mean"):
