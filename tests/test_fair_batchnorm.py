@@ -96,3 +96,10 @@ def test_the_choice_is_made_before_any_full_run_exists(runs):
     sweep_only = [r for r in runs if r.record.train.epochs == fb.SWEEP_EPOCHS]
     assert fb.chosen_rates(sweep_only) == fb.chosen_rates(runs)
     assert fb.compare(sweep_only) == []  # nothing to compare until the full-budget runs land
+
+
+def test_no_rate_is_chosen_from_part_of_a_sweep(runs):
+    part = [r for r in runs if not (r.spec.name == "resnet20-nobn-skipinit" and r.record.train.lr == 0.02)]
+    assert "no BN + SkipInit" not in fb.chosen_rates(part) and fb.chosen_rates(part)["no BN"] == 0.02
+    assert "no BN + SkipInit (lr 0.1: 30.0%, lr 0.05: 20.0%; no choice until all 3 rates have finished)" \
+        in fb.sentences(part)[0]

@@ -61,10 +61,13 @@ def sweep(runs: list[Run], depth: int = 20) -> pd.DataFrame:
 
 
 def chosen_rates(runs: list[Run], depth: int = 20) -> dict[str, float]:
-    """Per net with a sweep, the rate of lowest final validation error (ties: the larger rate)."""
+    """Per net whose sweep has every rate of SWEEP_RATES, the rate of lowest final validation error (ties: the
+    larger rate); a net with part of its sweep has no chosen rate yet."""
     sw = sweep(runs, depth)
     out = {}
     for net, g in sw.groupby("net"):
+        if not set(SWEEP_RATES) <= set(g["lr"]):
+            continue
         g = g.groupby("lr", as_index=False)["val error %"].mean().sort_values(["val error %", "lr"],
                                                                               ascending=[True, False])
         out[net] = float(g["lr"].iloc[0])
@@ -175,7 +178,9 @@ def sentences(runs: list[Run], depth: int = 20) -> list[str]:
         for net, g in sw.groupby("net", sort=False):
             vals = ", ".join(f"lr {r.lr:g}: " + ("diverged" if not math.isfinite(r._4) else f"{r._4:.1f}%")
                              for r in g.sort_values("lr", ascending=False).itertuples())
-            parts.append(f"{net} ({vals}; chosen {rates[net]:g})")
+            choice = (f"chosen {rates[net]:g}" if net in rates else
+                      f"no choice until all {len(SWEEP_RATES)} rates have finished")
+            parts.append(f"{net} ({vals}; {choice})")
         out.append(f"Learning-rate sweep ({int(sw['epochs'].iloc[0])} epochs, seed 0, final validation error on "
                    f"the held-out split): " + "; ".join(parts) + ".")
     res = {r.net: r for r in compare(runs, depth)}

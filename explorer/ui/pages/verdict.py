@@ -14,6 +14,17 @@ STATUS_COLOR = {"supported": "green", "consistent, not diagnostic": "blue", "rul
                 "not measured": "orange"}
 
 
+def _study_in_training():
+    """The fair study's finished runs still in the zoo's training folder (its progress), none if there is none."""
+    from explorer.runs import list_runs
+    from explorer.settings import zoo_root
+    folder = zoo_root() / ".training"
+    try:
+        return [r for r in list_runs(folder).runs if r.status == "finished"] if folder.is_dir() else []
+    except (OSError, ValueError):
+        return []
+
+
 @guarded
 def render():
     st.title("Verdict")
@@ -93,7 +104,11 @@ def render():
         show_table(ft, all_rows=True)
         csv_button(ft, "batchnorm_fair.csv", "Download the fair comparison CSV")
     else:
-        st.caption("Training in progress (checkpoints/batchnorm_study.py): no run of this comparison here yet.")
+        so_far = fair_sentences(_study_in_training())
+        st.caption("Training in progress (checkpoints/batchnorm_study.py): the runs join the zoo when the whole "
+                   "study has finished." + (" So far:" if so_far else " No run of it has finished yet."))
+        for line in so_far:
+            st.markdown(f"- {line}")
     st.markdown("**Earlier runs at lr 0.1, one seed each (exploratory)**")
     nf = norm_free_table(runs)
     if nf.empty:
