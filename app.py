@@ -12,7 +12,9 @@ pages = [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in
 st.markdown("<style>[data-testid='stMultiSelectTagsContainer'] [data-tag] {max-width: 100% !important; "
             "height: auto !important;} [data-testid='stMultiSelectTagsContainer'] [data-tag] span[title] "
             "{max-width: none !important; white-space: normal !important; overflow: visible !important; "
-            "text-overflow: clip !important;}</style>", unsafe_allow_html=True)
+            "text-overflow: clip !important;} [data-testid='stMultiSelect'] [role='group'], "
+            "[data-testid='stMultiSelectTagsContainer'] {max-height: none !important; overflow: visible !important;}"
+            "</style>", unsafe_allow_html=True)  # ... and every selected tag, not the first three in a scroll box
 page = st.navigation(pages)
 advance_jobs()  # queued training jobs advance on a timer, whatever page is open
 store_selection(sidebar())

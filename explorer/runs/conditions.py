@@ -140,13 +140,15 @@ def replicates(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
 def main_experiment(records: list[RunRecord], variants_only: bool = False) -> list[RunRecord]:
     """The records of the experiment most of ``records`` belong to: the largest group sharing the data set,
     the training-set size (all images or a subset) and the number of epochs. With ``variants_only``, runs of
-    a norm-free scheme (SkipInit, Fixup) are left out first, unless nothing else is there.
+    a norm-free scheme (SkipInit, Fixup) are left out first, unless nothing else is there; imported runs too.
 
     What the model picker preselects: a net trained on a 5,000-image subset, or with a scheme made for
     another question, is a separate experiment, listed but not mixed into the plain-vs-residual comparison.
     Learning rates may differ inside the group (a net without BatchNorm may need a smaller one)."""
     pool = [r for r in records if r.model.scheme == "none"] if variants_only else list(records)
     pool = pool or list(records)
+    # imported weights were not trained here (no recipe, no curves): the experiment is what was trained, if any
+    pool = [r for r in pool if r.train is not None] or pool
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for r in pool:
         t = r.train

@@ -108,7 +108,7 @@ def fit(name: str, parts: list[str], short_name: str, limit: int = LIMIT) -> str
         text = ", ".join([head, *parts])
         if len(text) <= limit:
             return text
-    parts = list(parts)
+    parts = [p.removeprefix("imported ") for p in parts]  # a file name says it was imported: shorten the rest first
     while len(", ".join([short_name, *parts])) > limit and parts:
         i = max(range(len(parts)), key=lambda j: len(parts[j]))
         excess = len(", ".join([short_name, *parts])) - limit
