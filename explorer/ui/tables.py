@@ -20,7 +20,8 @@ def blank_missing(df: pd.DataFrame) -> pd.DataFrame:
     """Text columns with None / NaN written as "-" (Streamlit would print "None")."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object and out[c].isna().any():
+        text = pd.api.types.is_object_dtype(out[c]) or pd.api.types.is_string_dtype(out[c])  # pandas 3: "str"
+        if text and out[c].isna().any():
             out[c] = out[c].astype(object).where(out[c].notna(), MISSING)
     return out
 
@@ -33,14 +34,18 @@ def _number(v) -> str:
 
 
 def show_table(df: pd.DataFrame, *, all_rows: bool = False, **kw):
-    """``st.dataframe`` of ``df``: values first, missing values as "-" (numbers too), full width.
+    """``st.dataframe`` of ``df``: values first, missing values as "-" (numbers too, then shown as text), full width.
 
     ``all_rows``: as tall as its rows (no scroll box, no empty row at the end). Returns the widget's value
     (a selection event where ``on_select`` is given).
     """
     shown = blank_missing(values_first(df))
-    numeric_gaps = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c]) and shown[c].isna().any()]
-    data = shown.style.format(_number, subset=numeric_gaps) if numeric_gaps and shown.size < 200_000 else shown
+    # a number column with gaps as text: Streamlit prints a missing number as "None" whatever a Styler says
+    # (the CSV keeps the numbers)
+    for c in shown.columns:
+        if pd.api.types.is_float_dtype(shown[c]) and shown[c].isna().any():
+            shown[c] = shown[c].map(_number)
+    data = shown
     if all_rows:
         kw.setdefault("height", HEADER_PX + ROW_PX * max(1, len(shown)) + 2)
     kw.setdefault("width", "stretch")
