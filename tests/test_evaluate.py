@@ -221,7 +221,9 @@ def test_app_evaluate_without_the_data_says_how_to_get_it(app, tmp_path):
     at.button(key=f"imp_eval_{run.id}").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and "python -m explorer download-cifar10" in errors[0] and errors[0].endswith("."), errors
+    # in the app's words: the button that fetches it, not the command line (issue 30)
+    assert len(errors) == 1 and "*Download CIFAR-10*" in errors[0] and errors[0].endswith("."), errors
+    assert "python -m" not in errors[0] and "--data" not in errors[0], errors
     assert open_run(tmp_path / "own", run.id).record.final is None
 
 

@@ -15,7 +15,7 @@ from explorer.train import TrainConfig
 def test_a_cancelled_run_is_resumed_by_a_job(tmp_path):
     root = tmp_path / "runs"
     seen = {"epoch": 0}
-    cfg = TrainConfig(epochs=2, batch_size=64, augment=False, train_eval_size=100, log_every=1)
+    cfg = TrainConfig(epochs=2, batch_size=64, augment=False, subset=320, train_eval_size=100, log_every=1)
     run, result = start_run(parse_model_name("resnet8"), cfg, "digits", root, data=load_digits(),
                             on_progress=lambda e: seen.__setitem__("epoch", e.get("epoch", 0)),
                             should_stop=lambda: seen["epoch"] >= 2)  # cancelled early in epoch 2
