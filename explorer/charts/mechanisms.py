@@ -74,12 +74,20 @@ def profile_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) ->
 
 def signal_chart(df: pd.DataFrame, measure: str, colors: dict | None = None) -> alt.Chart:
     d = _depth(df)
+    d = d[d[measure].notna()]
     title, log = SIGNAL_MEASURES[measure]
-    line = alt.Chart(d[d[measure].notna()]).mark_line(point=True).encode(
-        x=alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries", axis=INT_AXIS),
-        y=alt.Y(f"{measure}:Q", title=title + (" (log)" if log else ""), scale=alt.Scale(type="log" if log else "linear")),
-        detail="label:N", strokeDash=alt.StrokeDash("weights:N", title="weights (solid: trained)",
-                                                    sort=["trained", "init"]),
-        color=color_encoding("condition_label:N", "condition (one line a run)", colors),
+    x = alt.X("depth:Q", title="block (0 = stem); dashed rules: stage boundaries", axis=INT_AXIS)
+    y = alt.Y(f"{measure}:Q", title=title + (" (log)" if log else ""), scale=alt.Scale(type="log" if log else "linear"))
+    color = color_encoding("condition_label:N", "condition (one line a run)", colors)
+    # the dash legend draws strokes (solid: trained, dashed: init); points are a layer of their own, so that the
+    # legend does not draw both as the same dot
+    line = alt.Chart(d).mark_line().encode(
+        x=x, y=y, detail="label:N", color=color,
+        strokeDash=alt.StrokeDash("weights:N", title="weights", sort=["trained", "init"],
+                                  legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black",
+                                                    symbolStrokeWidth=2)))
+    points = alt.Chart(d).mark_point(filled=True, size=30).encode(
+        x=x, y=y, detail="label:N", color=color,
         tooltip=["label", "weights", "block", alt.Tooltip(f"{measure}:Q", format=".3e")])
-    return (line + _stage_rules(d)).properties(title=f"{title}: trained (solid) and at initialisation (dashed)", height=300)
+    return (line + points + _stage_rules(d)).properties(title=f"{title}: trained (solid) and at initialisation (dashed)",
+                                                         height=300)

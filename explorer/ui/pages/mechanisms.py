@@ -9,6 +9,7 @@ from explorer.analysis.run_tables import label_table
 from explorer.jobs import studies as study_jobs
 from explorer.studies.catalog import REGISTRY, study_table
 from explorer.studies.catalog.images import separate_image_sets
+from explorer.ui.progress import Bar, observed_left, study_estimate
 from explorer.ui.tables import show_table
 from explorer.ui.common import analysable, csv_button, guarded, need_runs, Selection, selection
 
@@ -42,7 +43,9 @@ def background(runs, kind, settings, names) -> None:
         if s.error:
             st.error(f"{names[r.id]}: the study stopped: {s.error}")
         elif s.running:
-            st.progress(min(1.0, s.fraction), text=f"{names[r.id]}: {s.what} ({s.fraction:.0%})")
+            left = observed_left((r.id, kind), s.fraction)
+            st.progress(min(1.0, s.fraction), text=f"{names[r.id]}: {s.what} ({s.fraction:.0%})"
+                                                   + (f"; {left}" if left else ""))
     running = {r.id for r, s in zip(runs, states) if s is not None and s.running}
     before, st.session_state["mx_running"] = st.session_state.get("mx_running", set()), running
     if before - running:  # a study has just ended: draw its result (once; an error stays shown above)
@@ -77,6 +80,8 @@ def render(sel: Selection):
                 study_jobs.start(r, kind, settings, owner=st.session_state.get("session_owner", ""))
             started = missing
         cost = f" It costs {study.cost(settings)}," if study.cost else ""
+        estimate = study_estimate(study.cost(settings), [r.spec for r in missing]) if study.cost else ""
+        cost += f" {estimate}," if estimate else ""
         st.info(f"{len(missing)} of {len(runs)} selected runs have no {study.title} at these settings ("
                 + ", ".join(labels.run[r.id] for r in missing[:5]) + f").{cost} computed in the background: you can "
                 "leave this page.")
@@ -90,9 +95,9 @@ def render(sel: Selection):
                 + ", ".join(labels.run[r.id] for r in missing[:5]) + "). It costs a few forward passes of the probe "
                 "set a run; nothing is computed until you press the button.")
         return
-    parts, bar = [], st.progress(0.0, text=f"{kind} study…")
+    parts, bar = [], Bar(f"{kind} study…")
     for i, run in enumerate(runs):
-        bar.progress(i / len(runs), text=f"{labels.run[run.id]} ({i + 1}/{len(runs)})")
+        bar.update(i / len(runs), f"{labels.run[run.id]} ({i + 1}/{len(runs)})")
         try:
             parts.append(cached[run.id] if cached[run.id] is not None else study_table(run, study, settings))
         except ValueError as e:
