@@ -103,9 +103,8 @@ def _curvature_figure(cur: pd.DataFrame, fig_dir: Path, figures: bool, save: Cal
     return ["![Hessian at the trained weights](figures/curvature.png)", ""]
 
 
-def verdict_section(runs: list[Run], training: list[Run] | None = None) -> list[str]:
-    """BatchNorm's role and the verdict; ``training``: the fair study's runs still in checkpoints/.training (its
-    progress is shown until the whole study has finished and joined the zoo)."""
+def verdict_section(runs: list[Run]) -> list[str]:
+    """BatchNorm's role and the verdict (the fair study once its runs have joined the zoo)."""
     md = []
     nf = norm_free_table(runs)
     md += ["## BatchNorm's role, tested", ""]
@@ -115,14 +114,11 @@ def verdict_section(runs: list[Run], training: list[Run] | None = None) -> list[
            "trained on CIFAR-10 minus a 5,000-image validation split at the rate its sweep chose "
            "(`checkpoints/batchnorm_study.py`; bf16 autocast for every net, after a one-epoch fp32 / bf16 check). "
            "Test error: mean with its 95% t CI over seeds; contrasts: Welch, Holm over the section.", ""]
-    so_far = [] if fair or not training else fair_sentences(training)
     if fair:
         md += [f"- {line}" for line in fair] + [""]
-    elif so_far:
-        md += ["Training in progress (`checkpoints/.training/`; the runs join the zoo when the whole study has "
-               "finished). So far:", ""] + [f"- {line}" for line in so_far] + [""]
     else:
-        md += ["Training in progress: no run of this comparison has finished yet.", ""]
+        md += ["Training in progress (`checkpoints/batchnorm_study.py`): the runs join the zoo when the whole study "
+               "has finished; the Verdict page shows its progress.", ""]
     md += ["### Earlier runs, one seed each, at lr 0.1 (exploratory)", ""]
     if nf.empty:
         md += ["No SkipInit or Fixup run in the zoo yet.", ""]
