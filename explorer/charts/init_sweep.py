@@ -25,6 +25,11 @@ MEASURE_TITLES = {
 }
 
 
+SHORT = {"grad_ratio": "gradient ratio, first / last block", "stable_rank": "stable rank (centred)",
+         "lag1": "lag-1 correlation", "corr_length": "correlation length", "branch_var_ratio_mean":
+         "Var(branch) / Var(input)", "loss": "loss (nats)"}  # axis titles; the chart's title says it in full
+
+
 def net_name(residual: bool, batchnorm: bool) -> str:
     return NETS[(bool(residual), bool(batchnorm))][0]
 
@@ -53,10 +58,10 @@ def sweep_chart(summary: pd.DataFrame, measure: str) -> alt.Chart:
     colors = net_colors()
     cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
     color = alt.Color("net:N", title="net (20 initialisations a depth)", scale=cscale,
-                      legend=alt.Legend(orient="bottom", columns=2, labelLimit=0))
+                      legend=alt.Legend(orient="right", labelLimit=0))
     x = alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", domain=[7, 120]),
               axis=alt.Axis(values=sorted(d["depth"].unique().tolist()), format="d"))
-    title = MEASURE_TITLES.get(measure, measure) + (" (log axis)" if log else "")
+    title = SHORT.get(measure, measure) + (" (log axis)" if log else "")
     quiet = alt.Color("net:N", scale=cscale, legend=None)
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=scale, title=title),
                                                        y2="ci_high:Q", color=quiet)
@@ -68,7 +73,7 @@ def sweep_chart(summary: pd.DataFrame, measure: str) -> alt.Chart:
     layers = [band, line]
     if measure == "grad_ratio":  # the line between vanishing and exploding
         layers.append(alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 4], color="black").encode(y="y:Q"))
-    return alt.layer(*layers).properties(height=320)
+    return alt.layer(*layers).properties(height=360, title=MEASURE_TITLES.get(measure, measure))
 
 
 def branch_chart(summary_blocks: pd.DataFrame, depth: int) -> alt.Chart:
@@ -84,12 +89,12 @@ def branch_chart(summary_blocks: pd.DataFrame, depth: int) -> alt.Chart:
     ref["net"] = "1 / (block + 1) (De & Smith)"
     colors[ref["net"].iloc[0]] = "#000000"
     cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
-    color = alt.Color("net:N", title=None, scale=cscale, legend=alt.Legend(orient="bottom", columns=3, labelLimit=0))
-    y = alt.Y("centre:Q", title="Var(branch) / Var(block input) (geometric mean, log axis)", scale=alt.Scale(type="log"))
+    color = alt.Color("net:N", title=None, scale=cscale, legend=alt.Legend(orient="right", labelLimit=0))
+    y = alt.Y("centre:Q", title="Var(branch) / Var(input) (geo. mean, log axis)", scale=alt.Scale(type="log"))
     x = alt.X("block:Q", title="residual block (0 = first)")
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(type="log")),
                                                        y2="ci_high:Q", color=alt.Color("net:N", scale=cscale, legend=None))
     line = alt.Chart(d).mark_line().encode(x=x, y=y, color=color, tooltip=["net", "block", "n",
                                                                              alt.Tooltip("centre:Q", format=".3g")])
     dashed = alt.Chart(ref).mark_line(strokeDash=[4, 4]).encode(x=x, y=y, color=color)
-    return alt.layer(band, line, dashed).properties(height=300)
+    return alt.layer(band, line, dashed).properties(height=340)

@@ -48,6 +48,7 @@ def render_sweep() -> None:
                    + ("the log values: a ratio" if bool(c["log_scale"].iloc[0]) else "the values: a difference")
                    + ", Holm over these two only; the Verdict page corrects over its whole page), with the direction "
                    "the explanation of degradation predicts; the 95% CIs are unadjusted:")
+        c = c.assign(p_holm=[f"{v:.2g}" for v in c["p_holm"]])  # a p of 1e-24 as such, not as 0.000…
         show_table(c[["contrast", "diff", "ci_low", "ci_high", "p_holm", "hedges_g", "outcome", "n_a", "n_b"]]
                    .rename(columns={"diff": "difference or ratio", "ci_low": "95% CI low", "ci_high": "95% CI high",
                                     "p_holm": "Holm p", "hedges_g": "Hedges g"}), all_rows=True)

@@ -51,12 +51,12 @@ def _compute(run, inputs, cfg: CurvatureSettings, progress=None) -> pd.DataFrame
 
 def _page(df, colors, names, ui) -> None:
     ui.altair_chart(curvature_chart(df, colors), width="stretch")
-    cols = ["label", "lambda_max", "trace", "trace_se", "lambda_min", "ratio", "lanczos_steps", "converged_max",
-            "converged_min", "loss", "images_from", "condition_label"]
+    cols = ["lambda_max", "trace", "trace_se", "lambda_min", "ratio", "lanczos_steps", "converged_max",
+            "converged_min", "loss", "images_from", "label", "condition_label"]  # the values first
     ui.dataframe(df[[c for c in cols if c in df.columns]], hide_index=True, width="stretch")
     ui.caption("λmax and λmin: the extreme Ritz values of the Hessian after the Lanczos steps (converged = the "
                "residual bound met the tolerance). λmax converges first; λmin is an upper bound (the most negative "
-               "curvature found), so the ratio |λmin / λmax| (Li et al.) is a lower bound. Trace: Hutchinson's "
+               "curvature found), so the ratio max(0, -λmin) / λmax (Li et al.) is a lower bound. Trace: Hutchinson's "
                "estimate ± its standard error over the samples.")
 
 
@@ -64,9 +64,9 @@ STUDY = Study(
     name="curvature", title="curvature (Hessian)",
     about="The curvature of the training loss at the trained weights, from Hessian-vector products (Yao et al. 2020, "
           "PyHessian): the largest eigenvalue (the sharpest direction) and the trace (the total curvature), which "
-          "grow with depth in CIFAR ResNets without shortcuts; and Li et al. 2018's |λmin / λmax|, how non-convex "
-          "the surface is at that point. BatchNorm in eval mode with the trained statistics, on a fixed subset "
-          "of the training split (the probe set when no training data is on this machine: then its own condition).",
+          "grow with depth in CIFAR ResNets without shortcuts; and Li et al. 2018's non-convexity max(0, -λmin) / λmax "
+          "at that point (a lower bound: λmin is the most negative curvature the Lanczos steps found). BatchNorm "
+          "in eval mode with the trained statistics, on a fixed subset of the training split (the probe set when no training data is on this machine: then its own condition).",
     settings=CurvatureSettings, compute=_compute, chart=lambda df, colors=None: curvature_chart(df, colors),
     page=_page, background=True, reads=reads_training_images,
     cost=lambda s: f"{(s.steps + s.samples) * HVP_PASSES + 3} passes over {s.images} images a run ({s.steps} + "
