@@ -58,13 +58,12 @@ def sweep_chart(summary: pd.DataFrame, measure: str) -> alt.Chart:
     colors = net_colors()
     cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
     color = alt.Color("net:N", title="net (20 initialisations a depth)", scale=cscale,
-                      legend=alt.Legend(orient="right", labelLimit=0))
+                      legend=alt.Legend(orient="right", labelLimit=0, symbolOpacity=1))
     x = alt.X("depth:Q", title="depth (layers)", scale=alt.Scale(type="log", domain=[7, 120]),
               axis=alt.Axis(values=sorted(d["depth"].unique().tolist()), format="d"))
     title = SHORT.get(measure, measure) + (" (log axis)" if log else "")
-    quiet = alt.Color("net:N", scale=cscale, legend=None)
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=scale, title=title),
-                                                       y2="ci_high:Q", color=quiet)
+                                                       y2="ci_high:Q", color=color)
     line = alt.Chart(d).mark_line(point=True).encode(
         x=x, y=alt.Y("centre:Q", scale=scale, title=title), color=color,
         tooltip=["net", "depth", "n", alt.Tooltip("centre:Q", format=".4g", title="mean (geometric if log scale)"),
@@ -89,11 +88,12 @@ def branch_chart(summary_blocks: pd.DataFrame, depth: int) -> alt.Chart:
     ref["net"] = "1 / (block + 1) (De & Smith)"
     colors[ref["net"].iloc[0]] = "#000000"
     cscale = alt.Scale(domain=list(colors), range=list(colors.values()))
-    color = alt.Color("net:N", title=None, scale=cscale, legend=alt.Legend(orient="right", labelLimit=0))
+    color = alt.Color("net:N", title=None, scale=cscale,
+                      legend=alt.Legend(orient="right", labelLimit=0, symbolOpacity=1))
     y = alt.Y("centre:Q", title="Var(branch) / Var(input) (geo. mean, log axis)", scale=alt.Scale(type="log"))
     x = alt.X("block:Q", title="residual block (0 = first)")
     band = alt.Chart(d).mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(type="log")),
-                                                       y2="ci_high:Q", color=alt.Color("net:N", scale=cscale, legend=None))
+                                                       y2="ci_high:Q", color=color)
     line = alt.Chart(d).mark_line().encode(x=x, y=y, color=color, tooltip=["net", "block", "n",
                                                                              alt.Tooltip("centre:Q", format=".3g")])
     dashed = alt.Chart(ref).mark_line(strokeDash=[4, 4]).encode(x=x, y=y, color=color)
