@@ -84,7 +84,7 @@ def test_one_replicate_is_called_too_thin(zoo):
 
 
 def test_a_run_that_never_left_chance_did_not_train_and_is_left_out(zoo):
-    from explorer.verdict.estimates import did_not_train
+    from explorer.runs import did_not_train
     v = build(zoo, 56, 110)
     (plain110,) = [r for r in zoo if r.spec.depth == 110 and not r.spec.residual]
     assert did_not_train(plain110) and v.untrained == {"plain-110": [plain110.id]} and "plain-110" not in v.runs

@@ -95,3 +95,12 @@ def test_overview_and_runs_views(zoo_app):
     at.toggle(key="rn_group").set_value(True).run()
     g = at.dataframe[0].value
     assert not _errors(at) and g["replicates"].max() == 3
+
+
+def test_a_run_that_did_not_train_is_flagged_in_the_degradation_table():
+    from explorer.analysis.run_tables import degradation_table
+    from explorer.runs import list_runs
+    t = degradation_table(list_runs(ROOT / "checkpoints").runs)
+    flagged = t[t["did_not_train"]]
+    assert len(flagged) >= 1 and (flagged["train_error"] > 85).all()  # at chance: 90% error on 10 classes
+    assert not t[~t["did_not_train"]]["train_error"].gt(85).any()

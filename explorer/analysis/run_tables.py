@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..reference import HE_2016_CIFAR10_TEST_ERROR, HE_2016_SOURCE
-from ..runs import Labels, Run, condition_id, label_runs, series_labels
+from ..runs import Labels, Run, condition_id, did_not_train, label_runs, series_labels
 
 BAND_KINDS = ("std", "95% CI")
 COMPLETE = ("finished", "imported")
@@ -129,8 +129,9 @@ def degradation_table(runs: list[Run]) -> pd.DataFrame:
         rows.append({"run_id": run.id, "family": rec.model.family, "depth": rec.model.depth,
                      "variant": rec.model.variant, "series": series, "net": names[series],
                      "dataset": rec.data.description, "test_error": 100 * (1 - final.test_acc),
-                     "train_error": 100 * (1 - train_acc) if train_acc is not None else np.nan})
-    cols = ["family", "depth", "variant", "series", "net", "dataset", "test_error", "train_error"]
+                     "train_error": 100 * (1 - train_acc) if train_acc is not None else np.nan,
+                     "did_not_train": did_not_train(run)})
+    cols = ["family", "depth", "variant", "series", "net", "dataset", "test_error", "train_error", "did_not_train"]
     return _with_keys(rows, keys, cols)
 
 

@@ -125,7 +125,7 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     main = main_runs([r for r in runs if r.spec.family == "cifar" and r.status == "finished"])
     main_ids = {r.id for r in main}
     subset_ids = {r.id for r in runs if r.record.train is not None and r.record.train.subset is not None}
-    from ..verdict.estimates import did_not_train
+    from ..runs import did_not_train
     untrained = {r.id: f"training accuracy {100 * r.record.final.clean_train_acc:.1f}% after "
                        f"{r.record.epochs_done} epochs, chance {100 / max(1, len(r.record.data.classes or ()) or 10):.0f}%"
                  for r in runs if did_not_train(r)}
@@ -149,7 +149,8 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
                "training and test error than plain-20. The runs here are much shorter (see the table below) and "
                "use a JPEG copy of CIFAR-10, so their absolute errors are higher.", ""]
         if figures:
-            _save_png(degradation_chart(deg[deg["run_id"].isin(main_ids)], "std"), fig_dir / "degradation.png")
+            drawn = deg[deg["run_id"].isin(main_ids) & ~deg["did_not_train"]]  # named above, not drawn
+            _save_png(degradation_chart(drawn, "std"), fig_dir / "degradation.png")
         md += [f"The figures below show the main experiment ({_main_text(main)}); the runs of other recipes are in the "
                "tables and in \"BatchNorm's role, tested\".", "", "![test error vs depth](figures/degradation.png)", ""]
 

@@ -160,3 +160,15 @@ def main_runs(runs: list["Run"], variants_only: bool = False) -> list["Run"]:
     """The runs whose records :func:`main_experiment` picks, in the order given."""
     main = {id(rec) for rec in main_experiment([r.record for r in runs], variants_only)}
     return [r for r in runs if id(r.record) in main]
+
+
+def did_not_train(r) -> bool:
+    """A finished run whose clean training accuracy never left chance (below 1.5 x 1/classes): it did not
+    train at its recipe, which is a failure of that recipe, not degradation; kept out of every average of a
+    degradation chart and of every contrast of the verdict."""
+    f = r.record.final
+    if f is None:
+        return False
+    acc = f.clean_train_acc
+    classes = len(r.record.data.classes or ()) or 10
+    return acc is not None and acc < 1.5 / classes

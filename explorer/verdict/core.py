@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..runs import Run
-from .estimates import NETS, VerdictRow, did_not_train, recipe_key  # noqa: F401 (re-exported)
+from ..runs import did_not_train
+from .estimates import NETS, VerdictRow, recipe_key  # noqa: F401 (re-exported)
 from .init_summary import load_sweep
 from .rows import rows as verdict_rows
 
@@ -56,7 +57,7 @@ class Verdict:
 
 
 def pick_nets(runs: list[Run], shallow: int, deep: int, data: str | None = None) -> tuple[dict[str, list[Run]], str]:
-    """:func:`candidates`, without the runs that did not train (:func:`explorer.verdict.estimates.did_not_train`)."""
+    """:func:`candidates`, without the runs that did not train (:func:`explorer.runs.did_not_train`)."""
     nets, description = candidates(runs, shallow, deep, data)
     nets = {k: [r for r in v if not did_not_train(r)] for k, v in nets.items()}
     return {k: v for k, v in nets.items() if v}, description

@@ -91,17 +91,6 @@ STATUS_MEANING = {
 }
 
 
-def did_not_train(r: Run) -> bool:
-    """A finished run whose clean training accuracy never left chance (below 1.5 x 1/classes): it did not
-    train at its recipe, which is a failure of that recipe, not degradation; kept out of every contrast."""
-    f = r.record.final
-    if f is None:
-        return False
-    acc = f.clean_train_acc if f.clean_train_acc is not None else getattr(f, "train_acc", None)
-    classes = len(r.record.data.classes or ()) or 10
-    return acc is not None and acc < 1.5 / classes
-
-
 def recipe_key(r: Run, free: tuple[str, ...]) -> str:
     """The run's condition as text, without the model fields in ``free`` (what the compared nets may differ in)."""
     f = condition_fields(r.record)

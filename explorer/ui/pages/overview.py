@@ -62,6 +62,11 @@ def render():
         st.caption(f"Data set: {dataset}. Each point averages the replicates of one condition.")
     # one above the other, full width: beside two half-width plots, the legend of the conditions' whole names
     # squeezed each plot to a sliver and was cut where the names differ
+    untrained = table[table["did_not_train"]]
+    if not untrained.empty:  # a failure to train at its recipe, not degradation: named, not drawn
+        st.caption("Did not train at this recipe (training accuracy never left chance), left out of the lines: "
+                   + "; ".join(f"{n}, depth {d}" for n, d in zip(untrained["net"], untrained["depth"])) + ".")
+    every, table = table, table[~table["did_not_train"]]
     colors = series_colors(table)  # the hues of every other page: residual + BN is FULL's blue everywhere
     for value in ("train_error", "test_error"):  # titles as page text: Streamlit clips a title drawn after a caption
         st.markdown(f"**{value.replace('_', ' ')} vs depth** (lines: mean over replicates, bars: {band_kind}"
@@ -73,10 +78,10 @@ def render():
     st.caption("Reference: He et al. 2016, *Deep Residual Learning for Image Recognition*, Table 6 "
                "(ResNet-20/32/44/56/110: 8.75 / 7.51 / 7.17 / 6.97 / 6.43 % test error, original CIFAR-10, 164 epochs). "
                "Runs here are shorter and some use a JPEG copy of CIFAR-10, so their absolute errors are higher.")
-    ours = table.sort_values(["family", "depth", "net", "seed"])
+    ours = every.sort_values(["family", "depth", "net", "seed"])  # every run, with its did_not_train flag
     with st.expander(f"The numbers ({len(ours)} runs)"):
         show_table(ours)
-        csv_button(table, "degradation.csv")
+        csv_button(every, "degradation.csv")
     st.subheader("Data")
     st.markdown(data_status())
     download_button("ov_download")
