@@ -59,6 +59,10 @@ def test_the_sweep_file_is_read_through_the_door_and_checked(tmp_path):
     (tmp_path / "init_sweep.csv").write_text("depth,value\n8,1.0\n")
     with pytest.raises(ValueError, match="lacks the columns"):
         load_sweep(tmp_path)
+    full = (ROOT / "checkpoints" / "studies" / "init_sweep.csv").read_bytes()
+    (tmp_path / "init_sweep.csv").write_bytes(full[:3001])  # a copy cut short, mid-row
+    with pytest.raises(ValueError, match="cut short"):
+        load_sweep(tmp_path)
     (tmp_path / "init_sweep.csv").unlink()
     (tmp_path / "init_sweep.csv").mkdir()
     with pytest.raises(ValueError):

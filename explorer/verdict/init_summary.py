@@ -84,9 +84,12 @@ def load_sweep(folder=None) -> pd.DataFrame | None:
     from ..settings import SHIPPED_STUDIES
     path = (SHIPPED_STUDIES if folder is None else folder) / SWEEP_FILE
     try:
-        raw = read_capped(path, SWEEP_CAP, what="initialisation sweep table")
+        raw = read_capped(path, SWEEP_CAP, what="table of the initialisation sweep")
     except FileMissing:
         return None
+    if raw and not raw.endswith(b"\n"):  # the writer ends every row with a newline: a copy cut short does not
+        raise ValueError(f"{path.name} is cut short (its last row is incomplete); copy it again or rerun "
+                         "checkpoints/init_sweep.py.")
     try:
         frame = pd.read_csv(io.BytesIO(raw))
     except (ValueError, pd.errors.ParserError) as e:

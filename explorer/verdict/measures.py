@@ -85,7 +85,8 @@ def hessian_ratio(r: Run) -> float:
     """Li et al.'s non-convexity max(0, -lambda_min) / lambda_max at the trained weights (0 when no negative
     curvature was found): a lower bound, the most negative curvature that the study's fixed number of Lanczos
     steps found (explorer.studies.curvature.lanczos_extremes)."""
-    top, bottom = _curvature(r, "lambda_max"), _curvature(r, "lambda_min")
+    t = _mech(r, "curvature")  # one read for both extremes
+    top, bottom = float(t["lambda_max"].iloc[0]), float(t["lambda_min"].iloc[0])
     return max(0.0, -bottom) / top if top > 0 else float("nan")
 
 
@@ -98,26 +99,18 @@ def cv_mean(metric: str) -> Callable[[Run], float]:
     return f
 
 
+def _median_over(runs: list[Run], per_run: Callable[[Run], float]) -> float:
+    """The median over ``runs`` of a per-run number (a run without it left out); NaN when none has it."""
+    v = [x for x in (per_run(r) for r in runs) if np.isfinite(x)]
+    return float(np.median(v)) if v else float("nan")
+
+
 def cv_within(metric: str, runs: list[Run]) -> float:
     """The median over ``runs`` of each run's std over the CV shuffles (the measurement's own noise)."""
     from ..studies.catalog.cv_repeat import run_spread
-    out = []
-    for r in runs:
-        try:
-            out.append(run_spread(_mech(r, "cv-repeat"), metric)[1])
-        except (ValueError, KeyError, IndexError, TypeError, OSError):
-            continue
-    out = [v for v in out if np.isfinite(v)]
-    return float(np.median(out)) if out else float("nan")
+    return _median_over(runs, _safe(lambda r: run_spread(_mech(r, "cv-repeat"), metric)[1]))
 
 
 def trace_within(runs: list[Run]) -> float:
     """The median over ``runs`` of the standard error of each run's Hutchinson trace (its own sampling noise)."""
-    out = []
-    for r in runs:
-        try:
-            out.append(_curvature(r, "trace_se"))
-        except (ValueError, KeyError, IndexError, TypeError, OSError):
-            continue
-    out = [v for v in out if np.isfinite(v)]
-    return float(np.median(out)) if out else float("nan")
+    return _median_over(runs, _safe(lambda r: _curvature(r, "trace_se")))

@@ -52,7 +52,8 @@ def separate_image_sets(df, colors: dict | None = None):
         return df, colors
     df = df.copy()
     df.loc[probe, "condition_label"] = df.loc[probe, "condition_label"].astype(str) + PROBE_TAG
+    from ...charts.common import OTHER  # the hues no variant owns
     colors = dict(colors or {})
     for i, label in enumerate(dict.fromkeys(df.loc[probe, "condition_label"])):
-        colors.setdefault(label, ["#7f7f7f", "#bcbd22", "#17becf"][i % 3])
+        colors.setdefault(label, OTHER[i % len(OTHER)])
     return df, colors
