@@ -31,6 +31,10 @@ class FakeRun:
     def history(self):
         return self.hist
 
+    @property
+    def seed(self):
+        return self.record.train.seed
+
 
 NAMES = {"BN": "resnet20", "no BN": "resnet20-nobn", "no BN + SkipInit": "resnet20-nobn-skipinit",
          "no BN + Fixup": "resnet20-nobn-fixup"}
@@ -103,3 +107,16 @@ def test_no_rate_is_chosen_from_part_of_a_sweep(runs):
     assert "no BN + SkipInit" not in fb.chosen_rates(part) and fb.chosen_rates(part)["no BN"] == 0.02
     assert "no BN + SkipInit (lr 0.1: 30.0%, lr 0.05: 20.0%; no choice until all 3 rates have finished)" \
         in fb.sentences(part)[0]
+
+
+def test_each_seed_of_the_comparison_is_a_dot_of_its_chart(runs):
+    seeds = fb.seed_errors(runs)
+    assert len(seeds) == 12 and set(seeds["seed"]) == {0, 1, 2}  # the 0.02 Fixup run is no seed of the comparison
+    assert sorted(seeds[seeds["net"] == "no BN"]["test error %"].round(6)) == [20.0, 21.0, 22.0]
+    from explorer.charts.fair_batchnorm import study_chart
+    spec = study_chart(fb.sweep(runs), fb.table(runs), seeds).to_dict()
+    left, right = spec["hconcat"]
+    drawn = {k: v for k, v in spec["datasets"].items()}
+    sweep_rows = [r for rows in drawn.values() for r in rows if "val error %" in r]
+    assert len(sweep_rows) == 8  # nine sweep runs, the diverged one left out of the line
+    assert any(len(rows) == 12 and "seed" in rows[0] for rows in drawn.values())

@@ -181,6 +181,10 @@ def test_verdict_page_renders_for_the_zoo(tmp_path, monkeypatch):
     assert "overfitting" in set(table["explanation"]) and table["verdict"].str.contains("supported").any()
     assert {"plain-56 vs plain-20", "plain-56 vs residual-56", "time"} <= set(table.columns)
     assert table.notna().all().all() and len(table) == len(table.dropna(how="all"))  # no empty row
+    # BatchNorm's fair test: what differs from the papers, and its sweep (in the zoo, or still training beside it)
+    text = " ".join(m.value for m in at.markdown)
+    from explorer.verdict.fair_batchnorm import DEVIATIONS
+    assert all(d in text for d in DEVIATIONS) and "Learning-rate sweep (5 epochs" in text
 
 
 def test_cli_writes_the_verdict_with_both_contrasts(tmp_path, capsys):

@@ -206,7 +206,7 @@ def build(root: Path, out: Path, figures: bool = True) -> str:
     from .init_sweep import section as sweep_section
     md += sweep_section(fig_dir, figures, _save_png, out.parent)
     md += landscape_section(runs, fig_dir, figures, _save_png)
-    md += verdict_section(runs)  # the fair study's progress is on the Verdict page: the page here changes with the runs only
+    md += verdict_section(runs, fig_dir, figures, _save_png)  # the fair study's progress is on the Verdict page: the page here changes with the runs only
     from ..analysis.table import write_csv
     from ..verdict.core import build as build_verdict
     verdict = build_verdict(runs, 20, 56)

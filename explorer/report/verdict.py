@@ -14,7 +14,8 @@ from .markdown import md_table
 from .mechanisms import study_tables, zoo_nets
 from ..runs import Run
 from ..verdict.batchnorm import findings, norm_free_table
-from ..verdict.fair_batchnorm import sentences as fair_sentences
+from ..charts.fair_batchnorm import study_chart
+from ..verdict import fair_batchnorm as fair_study
 from ..verdict.core import build
 from ..verdict.estimates import STATUS_MEANING
 
@@ -103,19 +104,28 @@ def _curvature_figure(cur: pd.DataFrame, fig_dir: Path, figures: bool, save: Cal
     return ["![Hessian at the trained weights](figures/curvature.png)", ""]
 
 
-def verdict_section(runs: list[Run]) -> list[str]:
+def verdict_section(runs: list[Run], fig_dir: Path | None = None, figures: bool = False,
+                    save: Callable | None = None) -> list[str]:
     """BatchNorm's role and the verdict (the fair study once its runs have joined the zoo)."""
     md = []
     nf = norm_free_table(runs)
     md += ["## BatchNorm's role, tested", ""]
-    fair = fair_sentences(runs)
+    fair = fair_study.sentences(runs)
     md += ["### At depth 20, learning rates chosen on a validation split (three seeds)", "",
            "BN, no BN, no BN + SkipInit (De & Smith 2020) and no BN + Fixup (Zhang et al. 2019, as published), each "
            "trained on CIFAR-10 minus a 5,000-image validation split at the rate its sweep chose "
            "(`checkpoints/batchnorm_study.py`; bf16 autocast for every net, after a one-epoch fp32 / bf16 check). "
-           "Test error: mean with its 95% t CI over seeds; contrasts: Welch, Holm over the section.", ""]
+           "Test error: mean with its 95% t CI over seeds; contrasts: Welch, Holm over the section.", "",
+           "What still differs from the papers' recipes, and why:", ""] + [f"- {d}" for d in fair_study.DEVIATIONS] + [""]
     if fair:
         md += [f"- {line}" for line in fair] + [""]
+        results = fair_study.table(runs)
+        if not results.empty:
+            if figures:
+                save(study_chart(fair_study.sweep(runs), results, fair_study.seed_errors(runs)),
+                     fig_dir / "batchnorm_fair.png")
+            md += [md_table(results.drop(columns=["runs"]), ".2f"), "",
+                   "![the sweep and the comparison](figures/batchnorm_fair.png)", ""]
     else:
         md += ["Training in progress (`checkpoints/batchnorm_study.py`): the runs join the zoo when the whole study "
                "has finished; the Verdict page shows its progress.", ""]

@@ -2,7 +2,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer.verdict.batchnorm import findings, norm_free_table
-from explorer.verdict.fair_batchnorm import sentences as fair_sentences, table as fair_table
+from explorer.charts.fair_batchnorm import study_chart, sweep_chart
+from explorer.verdict import fair_batchnorm as fair_study
 from explorer.verdict.core import NETS, build
 from explorer.verdict.estimates import STATUS_MEANING
 from explorer.verdict.rows import net_text
@@ -96,19 +97,26 @@ def render():
                "same recipe. Share of the gap closed: (no BN − scheme) / (no BN − BN) in test error; 1 = as good as "
                "BatchNorm. A net whose test accuracy ends within 2 points of chance (1/K) counts as not trained.")
     st.markdown("**At depth 20, learning rates chosen on a validation split (three seeds a net)**")
-    fair = fair_sentences(runs)
-    if fair:
-        for line in fair:
-            st.markdown(f"- {line}")
-        ft = fair_table(runs)
+    with st.expander("What still differs from the papers' recipes, and why"):
+        for d in fair_study.DEVIATIONS:
+            st.markdown(f"- {d}")
+    fair = fair_study.sentences(runs)
+    source = runs
+    if not fair:  # the study's runs join the zoo when it has finished: meanwhile its progress
+        source = _study_in_training()
+        fair = fair_study.sentences(source)
+        st.caption("Training in progress (checkpoints/batchnorm_study.py): the runs join the zoo when the whole "
+                   "study has finished." + (" So far:" if fair else " No run of it has finished yet."))
+    for line in fair:
+        st.markdown(f"- {line}")
+    sweep, ft = fair_study.sweep(source), fair_study.table(source)
+    if not ft.empty:
+        st.altair_chart(study_chart(sweep, ft, fair_study.seed_errors(source)))
+    elif not sweep.empty:
+        st.altair_chart(sweep_chart(sweep))
+    if not ft.empty:
         show_table(ft, all_rows=True)
         csv_button(ft, "batchnorm_fair.csv", "Download the fair comparison CSV")
-    else:
-        so_far = fair_sentences(_study_in_training())
-        st.caption("Training in progress (checkpoints/batchnorm_study.py): the runs join the zoo when the whole "
-                   "study has finished." + (" So far:" if so_far else " No run of it has finished yet."))
-        for line in so_far:
-            st.markdown(f"- {line}")
     st.markdown("**Earlier runs at lr 0.1, one seed each (exploratory)**")
     nf = norm_free_table(runs)
     if nf.empty:
