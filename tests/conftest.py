@@ -25,6 +25,22 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def explorer_cli(capsys):
+    """The `explorer` command run in this process (a process of its own costs seconds of imports; a test
+    keeps one real process for the exit code): returns (exit code, stdout, stderr)."""
+    from explorer.cli import main
+
+    def run(*args):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+@pytest.fixture
 def cifar_zip():
     if not SHARED_ZIP.exists():
         pytest.skip("../shared/data/cifar10-jpeg.zip is not present")

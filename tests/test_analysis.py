@@ -71,12 +71,12 @@ def test_cli_csv_round_trips(digits_runs, tmp_path):
     (["{run}", "--metrics", "bogus"], "Unknown metric"),
     (["{run}", "--data", "{missing}"], "No such data"),
 ])
-def test_cli_bad_input_leaves_no_csv(digits_runs, tmp_path, args, match):
+def test_cli_bad_input_leaves_no_csv(digits_runs, tmp_path, args, match, explorer_cli):
     run = list_runs(digits_runs).runs[0].id
     out = tmp_path / "t.csv"
     args = [a.format(run=run, missing=tmp_path / "none") for a in args]
-    r = cli("analyze", *args, "--root", digits_runs, "--csv", out, "--no-progress")
-    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    code, _, err = explorer_cli("analyze", *args, "--root", digits_runs, "--csv", out, "--no-progress")
+    assert code == 2 and match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
 
 

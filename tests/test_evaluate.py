@@ -131,18 +131,19 @@ def _imported(root: Path, data: DataInfo | None):
      r"are not on this machine; give the path of a copy of /nonexistent/set.zip \(--data\)\."),
     (None, r"does not say which data set it was trained on; give one \(--data\): digits, cifar10"),
 ])
-def test_missing_data_is_one_sentence(tmp_path, data, match):
+def test_missing_data_is_one_sentence(tmp_path, data, match, monkeypatch, explorer_cli):
     run = _imported(tmp_path / "runs", data)
     env = {"EXPLORER_DATA": str(tmp_path / "empty")}
-    r = _cli("evaluate", run.id, "--root", tmp_path / "runs", "--no-progress", env=env)
+    r = _cli("evaluate", run.id, "--root", tmp_path / "runs", "--no-progress", env=env)  # the real command
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert __import__("re").search(match, r.stderr), r.stderr
     assert open_run(tmp_path / "runs", run.id).record.final is None
-    r = _cli("evaluate", run.id, "--root", tmp_path / "runs", "--no-progress", "--data", "digits", env=env)
+    monkeypatch.setenv("EXPLORER_DATA", env["EXPLORER_DATA"])
+    code, out, err = explorer_cli("evaluate", run.id, "--root", tmp_path / "runs", "--no-progress", "--data", "digits")
     if data is None:  # --data supplies what the record lacks
-        assert r.returncode == 0 and "on scikit-learn digits" in r.stdout, r.stderr
+        assert code == 0 and "on scikit-learn digits" in out, err
     else:  # another data set with other classes is refused, not silently scored
-        assert r.returncode == 2 and "was trained on classes" in r.stderr, r.stderr
+        assert code == 2 and "was trained on classes" in err, err
 
 
 @pytest.mark.parametrize("given,match", [

@@ -108,14 +108,14 @@ def test_garbage_files(name, data, match):
         read_weights(data, name)
 
 
-def test_cli_import(tmp_path):
+def test_cli_import(tmp_path, explorer_cli):
     src = build_model("resnet8")
     f = tmp_path / "m.pth"
     torch.save(kuangliu_style(src), f)
     r = _cli("import", f, "--model", "resnet8", "--root", tmp_path / "r")
     assert r.returncode == 0 and "imported" in r.stdout, r.stderr
-    r = _cli("import", f, "--model", "resnet20", "--root", tmp_path / "r")
-    assert r.returncode == 2 and "does not match resnet20" in r.stderr and "Traceback" not in r.stderr
+    code, _, err = explorer_cli("import", f, "--model", "resnet20", "--root", tmp_path / "r")
+    assert code == 2 and "does not match resnet20" in err and "Traceback" not in err
 
 
 # ----------------------------------------------------------------------------- the common CIFAR ResNet layout
@@ -270,18 +270,19 @@ def _cli(*args):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def test_cli_import_records_normalization(tmp_path):
+def test_cli_import_records_normalization(tmp_path, explorer_cli):
     f = tmp_path / "resnet8-x.th"
     torch.save({"state_dict": akamaster_layout(randomized("resnet8")), "best_prec1": 91.2}, f)
     root = tmp_path / "r"
-    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "cifar10")
+    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "cifar10")  # the real command
     assert r.returncode == 0 and "normalisation: cifar10, mean 0.4914, 0.4822, 0.4465" in r.stdout, r.stderr
-    r = _cli("import", f, "--model", "resnet8", "--root", root, "--data", "digits")
-    assert r.returncode == 0, r.stderr
-    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "0.1,0.2,0.3/0.4,0.5,0.6")
-    assert r.returncode == 0, r.stderr
-    r = _cli("import", f, "--model", "resnet8", "--root", root)
-    assert r.returncode == 0 and "the data set's own (taken at evaluation)" in r.stdout, r.stderr
+    code, _, err = explorer_cli("import", f, "--model", "resnet8", "--root", root, "--data", "digits")
+    assert code == 0, err
+    code, _, err = explorer_cli("import", f, "--model", "resnet8", "--root", root, "--normalization",
+                                "0.1,0.2,0.3/0.4,0.5,0.6")
+    assert code == 0, err
+    code, out, err = explorer_cli("import", f, "--model", "resnet8", "--root", root)
+    assert code == 0 and "the data set's own (taken at evaluation)" in out, err
     from explorer.data import load_digits
     d_mean, d_std = (tuple(float(v) for v in t) for t in load_digits().mean_std())  # full precision, as training normalises
     records = [open_run(root, p.name).record for p in root.iterdir()]
@@ -294,6 +295,6 @@ def test_cli_import_records_normalization(tmp_path):
     for rec in records:
         assert rec.train is None and rec.provenance.import_source.file == "resnet8-x.th"
         assert rec.provenance.import_source.sha256 == hashlib.sha256(f.read_bytes()).hexdigest()
-    r = _cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "0.5/0.5")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "needs three means" in r.stderr, r.stderr
+    code, _, err = explorer_cli("import", f, "--model", "resnet8", "--root", root, "--normalization", "0.5/0.5")
+    assert code == 2 and err.count("\n") == 1 and "needs three means" in err, err
     assert len(list(root.iterdir())) == 4  # nothing made for the refused one

@@ -316,20 +316,15 @@ def test_block_profiles_use_the_separability_metrics():
     assert list(frame.columns[:2]) == ["n", "reduction"] and len(frame) == 4
 
 
-def test_mechanisms_command_writes_a_labelled_csv(digits_runs, tmp_path):
-    import subprocess
-    import sys
-
+def test_mechanisms_command_writes_a_labelled_csv(digits_runs, tmp_path, explorer_cli):
     import pandas as pd
 
     from explorer.runs import list_runs
     ids = [r.id for r in list_runs(digits_runs).runs[:2]]
     for kind in ("lesion", "profile", "signal"):
         out = tmp_path / f"{kind}.csv"
-        r = subprocess.run([sys.executable, "-m", "explorer", "mechanisms", *ids, "--kind", kind, "--root", str(digits_runs),
-                            "--csv", str(out)], capture_output=True, text=True, timeout=600,
-                           env={**__import__("os").environ, "EXPLORER_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
-        assert r.returncode == 0, r.stderr
+        code, _, err = explorer_cli("mechanisms", *ids, "--kind", kind, "--root", digits_runs, "--csv", out)
+        assert code == 0, err
         df = pd.read_csv(out)
         assert set(df["run_id"]) == set(ids) and df["label"].nunique() == 2 and "condition" in df
 

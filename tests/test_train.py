@@ -103,20 +103,20 @@ def test_bad_config_one_clear_line(kw, match):
         TrainConfig(**kw).validate()
 
 
-def test_cli_bad_input_exit_2(tmp_path):
+def test_cli_bad_input_exit_2(tmp_path, explorer_cli):
     for args, match in [
         (["--model", "resnet19"], "6n+2"), (["--model", "resnet8", "--epochs", "0"], "epochs"),
         (["--model", "resnet8", "--lr", "-0.1"], "lr"), (["--model", "resnet8", "--subset", "99999"], "only 1257"),
         (["--model", "vgg16"], "Unknown model"), (["--model", "resnet8", "--data", tmp_path / "none"], "No such data"),
         (["--model", "resnet8", "--batch-size", "x"], "invalid int"),
     ]:
-        r = cli("train", *args, "--root", tmp_path, "--no-progress")
-        assert r.returncode == 2, (args, r.stderr)
-        assert match in r.stderr and "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        code, _, err = explorer_cli("train", *args, "--root", tmp_path, "--no-progress")
+        assert code == 2, (args, err)
+        assert match in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir()) or all(p.name == "none" for p in tmp_path.iterdir())
-    r = cli("train", "--resume", "nope", "--root", tmp_path)
-    assert r.returncode == 2 and "No run 'nope'" in r.stderr
+    r = cli("train", "--resume", "nope", "--root", tmp_path)  # the real command: its exit code and its one line
+    assert r.returncode == 2 and "No run 'nope'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def _wait_for(predicate, timeout=60):
