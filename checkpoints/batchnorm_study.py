@@ -19,7 +19,8 @@ Every run is trained in ``checkpoints/.training`` by ``python -m explorer train`
 from its last finished epoch when the script starts again (runs are found by their record, so
 nothing but the run store is state). Finished runs stay in ``checkpoints/.training`` (the app and the
 report list the zoo only) until the whole study has finished; then they join the zoo with their shipped
-analyses (``mv``, ``ship-cache``, ``report``: checkpoints/.training/README.md). With
+analyses: ``--finish`` moves them beside the zoo's runs, ships their analyses and regenerates the report
+(nothing committed: the suite checks the page first). With
 ``--commit`` the script commits the study's folders after every finished run and at most every
 ``COMMIT_EVERY_S`` seconds otherwise (only those paths: other staged work is left alone).
 """
@@ -141,7 +142,10 @@ def train_job(net: str, lr: float, epochs: int, seed: int, data: str, bf16: bool
 def chosen_lr(net: str) -> float:
     """The sweep's rate of lowest final validation error: the rule the report states, defined once."""
     from explorer.verdict.fair_batchnorm import chosen_rates
-    return chosen_rates([r for _, r in _runs()])[net]
+    rates = chosen_rates([r for _, r in _runs()])
+    if net not in rates:
+        raise SystemExit(f"The sweep of {net} has not finished; run this script without --finish first.")
+    return rates[net]
 
 
 class Committer:
@@ -162,26 +166,56 @@ class Committer:
         self.last = time.monotonic()
 
 
+def jobs(rates: dict[str, float]) -> list[tuple[str, float, int, int]]:
+    """Every run of the study: (net, lr, epochs, seed), the sweep's first."""
+    return ([(net, lr, SWEEP_EPOCHS, 0) for net in NETS if net != "BN" for lr in SWEEP_LRS]
+            + [(net, lr, EPOCHS, seed) for seed in SEEDS for net, lr in rates.items()])
+
+
+def finish() -> None:
+    """The whole study finished: its runs join the zoo (moved out of checkpoints/.training), their analyses ship
+    (``ship-cache --studies``) and the report is regenerated. Refused while any run of it has not ended."""
+    rates = {net: 0.1 if net == "BN" else chosen_lr(net) for net in NETS}
+    found = {j: find(*j) for j in jobs(rates)}
+    open_ = [j for j, f in found.items() if f is None or f[1].status not in ("finished", "diverged")]
+    if open_:
+        raise SystemExit(f"{len(open_)} of the study's {len(found)} runs have not ended (first: {open_[0]}); "
+                         "run this script without --finish first.")
+    ids = []
+    for root, r in found.values():
+        if root == TRAINING:
+            (r.path / "lock").unlink(missing_ok=True)
+            os.replace(r.path, ZOO / r.id)
+            log(f"joined the zoo: {r.id}")
+        if r.status == "finished":
+            ids.append(r.id)
+    py = [sys.executable, "-m", "explorer"]
+    subprocess.run(py + ["ship-cache", *ids, "--studies"], cwd=REPO, check=True)
+    subprocess.run(py + ["report"], cwd=REPO, check=True)
+    log(f"finished: {len(found)} runs in the zoo, {len(ids)} with shipped analyses; the report regenerated")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "cifar10-jpeg.zip"))
     p.add_argument("--commit", action="store_true", help="commit the study's run folders as they progress")
+    p.add_argument("--finish", action="store_true", help="the study has finished: its runs join the zoo (see above)")
     a = p.parse_args()
+    if a.finish:
+        return finish()
     commit = Committer(a.commit)
     check = precision_check(a.data)
     commit("BatchNorm study: bf16 / fp32 precision check", force=True)
     log(f"precision: {'bf16' if check['bf16'] else 'fp32'} ({check['abs_diff_train_loss']})")
-    for net in ("no BN", "no BN + SkipInit", "no BN + Fixup"):
-        for lr in SWEEP_LRS:
-            rid = train_job(net, lr, SWEEP_EPOCHS, 0, a.data, check["bf16"], commit)
-            commit(f"BatchNorm study: sweep run {rid}", force=True)
+    for job in jobs({}):  # the sweep
+        rid = train_job(*job, a.data, check["bf16"], commit)
+        commit(f"BatchNorm study: sweep run {rid}", force=True)
     rates = {net: 0.1 if net == "BN" else chosen_lr(net) for net in NETS}
     log(f"chosen rates: {rates}")
-    for seed in SEEDS:
-        for net, lr in rates.items():
-            rid = train_job(net, lr, EPOCHS, seed, a.data, check["bf16"], commit)
-            commit(f"BatchNorm study: run {rid}", force=True)
-    log("study complete")
+    for job in jobs(rates)[len(jobs({})):]:
+        rid = train_job(*job, a.data, check["bf16"], commit)
+        commit(f"BatchNorm study: run {rid}", force=True)
+    log("study complete: `python checkpoints/batchnorm_study.py --finish` makes its runs join the zoo")
 
 
 if __name__ == "__main__":
