@@ -198,7 +198,8 @@ def sentences(runs: list[Run], depth: int = 20) -> list[str]:
     if not sw.empty:
         rates = chosen_rates(runs, depth)
         parts = []
-        for net, g in sw.groupby("net", sort=False):
+        for net in (n for n in NETS if n in set(sw["net"])):  # in the section's order
+            g = sw[sw["net"] == net]
             vals = ", ".join(f"lr {r.lr:g}: " + ("diverged" if not math.isfinite(r._4) else f"{r._4:.1f}%")
                              for r in g.sort_values("lr", ascending=False).itertuples())
             choice = (f"chosen {rates[net]:g}" if net in rates else
