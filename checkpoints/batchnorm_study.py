@@ -139,12 +139,13 @@ def train_job(net: str, lr: float, epochs: int, seed: int, data: str, bf16: bool
     return found[1].id  # kept in checkpoints/.training until the whole study has finished and its analyses ship
 
 
-def chosen_lr(net: str) -> float:
+def chosen_lr(net: str, finishing: bool = False) -> float:
     """The sweep's rate of lowest final validation error: the rule the report states, defined once."""
     from explorer.verdict.fair_batchnorm import chosen_rates
     rates = chosen_rates([r for _, r in _runs()])
     if net not in rates:
-        raise SystemExit(f"The sweep of {net} has not finished; run this script without --finish first.")
+        raise SystemExit(f"The sweep of {net} has not finished" + ("; run this script without --finish first."
+                         if finishing else " (each of its rates ended, finished or diverged, is needed)."))
     return rates[net]
 
 
@@ -173,25 +174,37 @@ def jobs(rates: dict[str, float]) -> list[tuple[str, float, int, int]]:
 
 
 def finish() -> None:
-    """The whole study finished: its runs join the zoo (moved out of checkpoints/.training), their analyses ship
-    (``ship-cache --studies``) and the report is regenerated. Refused while any run of it has not ended."""
-    rates = {net: 0.1 if net == "BN" else chosen_lr(net) for net in NETS}
+    """The whole study ended: its runs join the zoo (moved out of checkpoints/.training), their analyses ship
+    (``ship-cache --studies``) and the report is regenerated. Every run is checked before the first moves:
+    refused while any has not ended or is still held by a live trainer, or where the zoo has its id already."""
+    from explorer.runs.locks import lock_alive
+    rates = {net: 0.1 if net == "BN" else chosen_lr(net, finishing=True) for net in NETS}
     found = {j: find(*j) for j in jobs(rates)}
     open_ = [j for j, f in found.items() if f is None or f[1].status not in ("finished", "diverged")]
     if open_:
         raise SystemExit(f"{len(open_)} of the study's {len(found)} runs have not ended (first: {open_[0]}); "
                          "run this script without --finish first.")
-    ids = []
-    for root, r in found.values():
-        if root == TRAINING:
-            (r.path / "lock").unlink(missing_ok=True)
-            os.replace(r.path, ZOO / r.id)
-            log(f"joined the zoo: {r.id}")
-        if r.status == "finished":
-            ids.append(r.id)
+    moving = [r for root, r in found.values() if root == TRAINING]
+    held = [r.id for r in moving if lock_alive(r.path / "lock")]
+    if held:
+        raise SystemExit(f"{held[0]} is still held by its trainer; wait until it has exited, then run --finish "
+                         "again. Nothing was moved.")
+    taken = [r.id for r in moving if os.path.lexists(ZOO / r.id)]
+    if taken:
+        raise SystemExit(f"checkpoints/ has a run folder named {taken[0]} already; remove or rename it, then run "
+                         "--finish again. Nothing was moved.")
+    for r in moving:
+        (r.path / "lock").unlink(missing_ok=True)  # a stale lock: its trainer has exited (checked above)
+        os.replace(r.path, ZOO / r.id)
+        log(f"joined the zoo: {r.id}")
+    ids = [r.id for _, r in found.values() if r.status == "finished"]
     py = [sys.executable, "-m", "explorer"]
-    subprocess.run(py + ["ship-cache", *ids, "--studies"], cwd=REPO, check=True)
-    subprocess.run(py + ["report"], cwd=REPO, check=True)
+    steps = ([py + ["ship-cache", *ids, "--studies", "--root", str(ZOO)]] if ids else []) + \
+        [py + ["report", "--root", str(ZOO)]]
+    for cmd in steps:
+        if subprocess.run(cmd, cwd=REPO).returncode != 0:
+            raise SystemExit(f"`{' '.join(cmd[1:4])}` failed (its message is above); the study's runs are in the zoo "
+                             "now: run --finish again once it is mended.")
     log(f"finished: {len(found)} runs in the zoo, {len(ids)} with shipped analyses; the report regenerated")
 
 
