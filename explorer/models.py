@@ -41,8 +41,10 @@ before the classifier; a shortcut that is not the identity takes the block's inp
 branch's first scalar bias. The scalar biases, the multipliers and the classifier's bias train at a
 tenth of the learning rate (:meth:`ResNet.slow_parameters`). Name suffix ``-fixup``.
 Deviations that remain, for one shared recipe across schemes: no weight decay on the scalars (the
-reference decays every parameter), no mixup, and the option-A shortcut pads its zero channels on
-both sides rather than after (an equivalent net up to the order of channels).
+reference decays every parameter), no mixup, the zoo's schedule (20 epochs, cosine after a warm-up
+epoch, Nesterov momentum; the reference: 200 epochs, rate / 10 at 100 and 150, plain momentum), and
+the option-A shortcut pads its zero channels on both sides rather than after (an equivalent net up
+to the order of channels); explorer.verdict.fair_batchnorm.DEVIATIONS gives each its reason.
 
 ``init="fixup-simplified"``: the zoo's first Fixup, kept so that its runs stay readable: the same
 initialisation with per-channel conv biases inside the multiplier, scalar biases before each conv

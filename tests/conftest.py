@@ -25,18 +25,31 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def explorer_cli(capsys):
+def explorer_cli(capfd):
     """The `explorer` command run in this process (a process of its own costs seconds of imports; a test
-    keeps one real process for the exit code): returns (exit code, stdout, stderr)."""
+    keeps one real process for the exit code): returns (exit code, stdout, stderr). Its stderr is what a
+    process would print there: file descriptor 2 (so C-level messages too) and every warning raised; the
+    signal handlers the command installs are put back."""
+    import signal
+    import warnings
+
     from explorer.cli import main
 
     def run(*args):
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:  # argparse's own errors
-            code = e.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
+            with warnings.catch_warnings(record=True) as raised:
+                warnings.simplefilter("always")
+                try:
+                    code = main([str(a) for a in args])
+                except SystemExit as e:  # argparse's own errors
+                    code = e.code
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        out = capfd.readouterr()
+        err = out.err + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in raised)
+        return code, out.out, err
     return run
 
 

@@ -109,14 +109,48 @@ def test_no_rate_is_chosen_from_part_of_a_sweep(runs):
         in fb.sentences(part)[0]
 
 
+def _layers(chart):
+    spec = chart.to_dict()
+    parts = spec.get("hconcat", [spec])
+    return spec, [[(layer, spec["datasets"].get(layer.get("data", {}).get("name"), [])) for layer in p["layer"]]
+                  for p in parts]
+
+
 def test_each_seed_of_the_comparison_is_a_dot_of_its_chart(runs):
+    from explorer.charts.fair_batchnorm import study_chart
     seeds = fb.seed_errors(runs)
     assert len(seeds) == 12 and set(seeds["seed"]) == {0, 1, 2}  # the 0.02 Fixup run is no seed of the comparison
     assert sorted(seeds[seeds["net"] == "no BN"]["test error %"].round(6)) == [20.0, 21.0, 22.0]
+    spec, (sweep, comparison) = _layers(study_chart(fb.sweep(runs), fb.table(runs), seeds))
+    line, points, crosses = sweep
+    assert len(points[1]) == 8 and {r["net"] for r in crosses[1]} == {"no BN"}  # the diverged rate: a cross, no value
+    assert {r["segment"] for r in line[1] if r["net"] == "no BN"} == {"no BN 0"}  # one segment, up to it
+    legend = line[0]["encoding"]["color"]["scale"]["domain"]
+    assert legend == ["no BN", "no BN + SkipInit", "no BN + Fixup"]  # BN is not swept: not in the sweep's legend
+    assert [len(rows) for _, rows in comparison] == [4, 4, 12]  # CI bars, means, seeds
+
+
+def test_the_charts_mark_what_diverged_and_draw_what_is_there(runs):
     from explorer.charts.fair_batchnorm import study_chart
-    spec = study_chart(fb.sweep(runs), fb.table(runs), seeds).to_dict()
-    left, right = spec["hconcat"]
-    drawn = {k: v for k, v in spec["datasets"].items()}
-    sweep_rows = [r for rows in drawn.values() for r in rows if "val error %" in r]
-    assert len(sweep_rows) == 8  # nine sweep runs, the diverged one left out of the line
-    assert any(len(rows) == 12 and "seed" in rows[0] for rows in drawn.values())
+    for r in runs:  # every seed of SkipInit at its rate diverged; a middle rate of Fixup's sweep too
+        if r.spec.scheme == "skipinit" and r.record.train.epochs == 20:
+            r.status, r.record.final = "diverged", None
+        if r.spec.scheme == "fixup" and r.record.train.epochs == 5 and r.record.train.lr == 0.05:
+            r.status, r.hist = "diverged", []
+    results, seeds, sweep = fb.table(runs), fb.seed_errors(runs), fb.sweep(runs)
+    skip = results.set_index("net").loc["no BN + SkipInit"]
+    assert skip["n"] == 0 and skip["diverged"] == 3
+    _, (sweep_layers, comparison) = _layers(study_chart(sweep, results, seeds))
+    fixup = [r["segment"] for r in sweep_layers[0][1] if r["net"] == "no BN + Fixup"]
+    assert sorted(fixup) == ["no BN + Fixup 0", "no BN + Fixup 1"]  # the line breaks at the diverged middle rate
+    text = comparison[-1]
+    assert text[0]["mark"]["type"] == "text" and [r["label"] for r in text[1]] == ["3 diverged"]
+    assert "no BN + SkipInit" not in {r["net"] for r in comparison[1][1]}  # no mean drawn for it
+    # one part alone when the other has no row, n = 1 without a CI bar
+    spec, (only,) = _layers(study_chart(sweep.iloc[0:0], results, seeds))
+    assert "hconcat" not in spec and only[1][0]["mark"]["type"] == "point"
+    one = [r for r in runs if not (r.record.train.epochs == 20 and r.record.train.seed > 0)]
+    _, (_, comparison) = _layers(study_chart(fb.sweep(one), fb.table(one), fb.seed_errors(one)))
+    assert comparison[0][1] == []  # n = 1 a net: no interval drawn
+    _, (only,) = _layers(study_chart(sweep, fb.table([]), fb.seed_errors([])))
+    assert only[0][0]["mark"]["type"] == "line"

@@ -16,12 +16,13 @@ STATUS_COLOR = {"supported": "green", "consistent, not diagnostic": "blue", "rul
 
 
 def _study_in_training():
-    """The fair study's finished runs still in the zoo's training folder (its progress), none if there is none."""
+    """The fair study's ended runs (finished or diverged) still in the zoo's training folder (its progress), none if
+    there is none."""
     from explorer.runs import list_runs
     from explorer.settings import zoo_root
     folder = zoo_root() / ".training"
     try:
-        return [r for r in list_runs(folder).runs if r.status == "finished"] if folder.is_dir() else []
+        return [r for r in list_runs(folder).runs if r.status in ("finished", "diverged")] if folder.is_dir() else []
     except (OSError, ValueError):
         return []
 
