@@ -2,7 +2,7 @@
 registered once in explorer/ui/navigation.py; the sidebar returns the typed selection every page draws."""
 import streamlit as st
 
-from explorer.ui.common import advance_jobs, sidebar, store_selection
+from explorer.ui.common import Selection, advance_jobs, guarded, sidebar, store_selection
 from explorer.ui.navigation import PAGES
 
 st.set_page_config(page_title="Residual Explorer", page_icon=":material/stacked_line_chart:", layout="wide")
@@ -17,5 +17,5 @@ st.markdown("<style>[data-testid='stMultiSelectTagsContainer'] [data-tag] {max-w
             "</style>", unsafe_allow_html=True)  # ... and every selected tag, not the first three in a scroll box
 page = st.navigation(pages)
 advance_jobs()  # queued training jobs advance on a timer, whatever page is open
-store_selection(sidebar())
+store_selection(guarded(sidebar)() or Selection())  # a sidebar that fails says so in one line; the page draws
 page.run()

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from explorer.runs import list_runs
@@ -37,6 +38,28 @@ def _set_model(p: Path, **kw) -> None:
     _write(p, "config.json", c)
 
 
+def _odd_dtype(p: Path) -> None:
+    """A safetensors file whose one tensor has a dtype safetensors parses but this torch cannot hold."""
+    header = json.dumps({"w": {"dtype": "F8_E8M0", "shape": [1], "data_offsets": [0, 1]}}).encode()
+    (p / "weights.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\x00")
+
+
+def _gradlog(p: Path, epoch) -> None:
+    """gradlog.safetensors with its epoch array replaced by ``epoch(old)``."""
+    from safetensors.numpy import load, save
+    data = (p / "gradlog.safetensors").read_bytes()
+    arrays = load(data)
+    meta = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])["__metadata__"]
+    arrays["epoch"] = epoch(arrays["epoch"])
+    (p / "gradlog.safetensors").write_bytes(save(arrays, metadata=meta))
+
+
+def _history_list(p: Path) -> None:
+    h = json.loads((p / "history.json").read_text())
+    h["epochs"][0]["val_acc"] = []
+    _write(p, "history.json", h)
+
+
 ATTACKS = {
     "history-nested": lambda p: _write(p, "history.json", '{"epochs": ' + _nested(100_000) + "}"),
     "config-nested": lambda p: _write(p, "config.json", '{"model": ' + _nested(100_000) + "}"),
@@ -48,6 +71,10 @@ ATTACKS = {
     "config-fifo": lambda p: ((p / "config.json").unlink(), os.mkfifo(p / "config.json")),
     "gradlog-truncated": lambda p: (p / "gradlog.safetensors").write_bytes((p / "gradlog.safetensors").read_bytes()[:200]),
     "history-huge": lambda p: _write(p, "history.json", '{"epochs": [' + ",".join(['{"epoch": 1}'] * 600_000) + "]}"),
+    "history-list-value": _history_list,
+    "weights-odd-dtype": _odd_dtype,
+    "gradlog-2d-epoch": lambda p: _gradlog(p, lambda e: e.reshape(-1, 1)),
+    "gradlog-inf-epoch": lambda p: _gradlog(p, lambda e: np.full(e.shape, -np.inf)),
 }
 
 
@@ -159,7 +186,11 @@ def test_hostile_job_files_are_skipped_and_forged_pids_never_signalled(tmp_path)
     os.symlink("/dev/zero", d / "zero.json")
     forged = json.loads((d / f"{job.id}.json").read_text())
     (d / "elsewhere.json").write_text(json.dumps({**forged, "id": "elsewhere", "root": str(tmp_path / "other")}))
+    (d / "nul.json").write_text(json.dumps({**forged, "id": "nul", "root": "/x\u0000"}))  # no path can hold a NUL
+    os.symlink("loop", d / "loop")
+    (d / "looped.json").write_text(json.dumps({**forged, "id": "looped", "root": str(d / "loop" / "x")}))
     assert [j.id for j in jobs.list_jobs(root)] == [job.id]  # no hang, no memory blow-up, no foreign queue
+    jobs.tick(root, 1)  # the queue goes on past them
     victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         (d / f"{job.id}.json").write_text(json.dumps({**forged, "status": "running", "pid": victim.pid}))

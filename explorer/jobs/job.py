@@ -110,8 +110,9 @@ class Job:
         if not (isinstance(seeds, list) and 0 < len(seeds) <= 1000 and all(_is_int(s) for s in seeds)):
             raise JobError(f"Job {jid}: \"seeds\" must be a list of 1 to 1000 integers.")
         for name in ("data", "root"):
-            if not isinstance(d.get(name), str) or not d[name]:
-                raise JobError(f"Job {jid}: \"{name}\" must be a non-empty text.")
+            if not isinstance(d.get(name), str) or not d[name] or "\0" in d[name] or len(d[name]) > 4096:
+                raise JobError(f"Job {jid}: \"{name}\" must be a non-empty text (a path: no NUL, 4096 characters "
+                               "at most).")
         for name in ("owner", "message", "resume"):
             if not isinstance(d.get(name, ""), str):
                 raise JobError(f"Job {jid}: \"{name}\" must be a text.")

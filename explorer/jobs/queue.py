@@ -87,7 +87,11 @@ def list_jobs(root: Path) -> list[Job]:
             job = Job.from_json(_read_json(p))
         except JobError:
             continue  # not a job file (of this version): never a traceback on every page
-        if not isinstance(job.root, str) or Path(job.root).resolve() != Path(root).resolve() or job.id != p.stem:
+        try:
+            theirs = Path(job.root).resolve() == Path(root).resolve()
+        except (OSError, ValueError, RuntimeError):  # a path no folder can have (a loop of links, ...)
+            theirs = False
+        if not theirs or job.id != p.stem:
             continue  # a job file that names another queue is not this queue's
         job.progress = progress_event(_read_json(d / f"{job.id}.progress.json"))
         out.append(job)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from safetensors.numpy import load as np_load_st
 from safetensors.numpy import save as np_save_st
 from safetensors.torch import load as load_st
@@ -83,7 +82,7 @@ def read_st(path: Path, cap: int) -> tuple[dict[str, torch.Tensor], dict]:
     data = read_bounded(path, cap)
     try:
         tensors, meta = load_st(data), st_metadata(data)
-    except (SafetensorError, ValueError, OSError, RuntimeError, RecursionError) as e:
+    except Exception as e:  # any malformed content (a dtype this torch cannot hold raises KeyError) is reported
         raise RunError(f"{_where(path)} is not a valid safetensors file ({str(e)[:80]}).") from None
     return tensors, meta
 
@@ -137,9 +136,12 @@ def load_gradlog(path: Path) -> GradLog:
         groups = json.loads(st_metadata(data)["groups"])
         log = GradLog(groups, arrays["mean_abs"], arrays["l2"], arrays["loss"], arrays["lr"], arrays["epoch"])
         steps = len(log.epoch)
-        if not (isinstance(groups, list) and log.mean_abs.shape == log.l2.shape == (steps, len(groups))
-                and log.loss.shape == log.lr.shape == (steps,)):
+        if not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+                and log.mean_abs.shape == log.l2.shape == (steps, len(groups))
+                and log.loss.shape == log.lr.shape == log.epoch.shape == (steps,)):
             raise ValueError("arrays of inconsistent shapes")
+        if steps and not (np.isfinite(log.epoch).all() and (log.epoch >= 0).all() and (log.epoch == np.round(log.epoch)).all()):
+            raise ValueError("epochs that are not whole numbers")
         return log
     except Exception as e:  # any malformed content is reported, never trusted
         raise RunError(f"{_where(path)} is not a valid gradient log ({e.__class__.__name__}).") from None
@@ -152,7 +154,9 @@ def read_history(path: Path, epochs_done: int) -> list[dict]:
         raise RunError(f"{_where(path)} must hold {{\"epochs\": [one object an epoch, with its number]}}.")
     for r in rows:
         for k, v in r.items():
-            if not (v is None or isinstance(v, (int, float, list))):
+            per_class = k.endswith("per_class") and isinstance(v, list) and all(
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v)
+            if not (v is None or per_class or (isinstance(v, (int, float)) and not isinstance(v, bool))):
                 raise RunError(f"{_where(path)}: epoch {r['epoch']} has a {type(v).__name__} under {k!r}.")
     if len(rows) < epochs_done:
         raise RunError(f"{_where(path)} has {len(rows)} epochs but config.json says {epochs_done} are done.")

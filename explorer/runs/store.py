@@ -182,7 +182,7 @@ def list_runs(root: Path, validate: bool = True) -> Listing:
             if not (path / "config.json").exists() and not any(path.iterdir()):
                 continue  # an empty folder being created
             runs.append(open_run(root, path.name, validate=validate))
-        except (RunError, OSError, MemoryError) as e:
+        except Exception as e:  # whatever a folder holds, the listing goes on: that run is listed as broken
             broken.append(BrokenRun(path, str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {shorten(e)}"))
     return Listing(runs, broken)
 

@@ -122,8 +122,9 @@ def advance_jobs() -> None:
     try:
         from ..jobs import queue as jobs
         jobs.tick(own_root(), settings.max_running())
-    except OSError:
-        pass
+    except Exception:  # noqa: BLE001 - a bad job file must not take every page down; the Train page's panel names it
+        import traceback
+        traceback.print_exc()
 
 
 def store_selection(sel: Selection) -> None:
