@@ -243,3 +243,23 @@ def test_bad_progress_file_is_refused_before_anything_is_made(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "progress-file" in r.stderr, r.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_data_path_from_a_record_never_walks_the_disk(tmp_path, monkeypatch):
+    """A run's record may name any path as its data (a shared run folder is outside input): the folder
+    reader walks only the layout's depth, and refuses a tree too large to be an image data set."""
+    from explorer.data import DataError, load_dataset
+    from explorer.data import folder
+    t0 = time.perf_counter()
+    with pytest.raises(DataError):
+        load_dataset(Path("/"), cache_dir=False)
+    assert time.perf_counter() - t0 < 60  # a bound on a hang, not a speed goal
+    deep = tmp_path / "a" / "b" / "c" / "d" / "e"
+    deep.mkdir(parents=True)
+    (deep / "img.png").write_bytes(b"x")  # below the layout's depth: never reached
+    assert folder._walk(tmp_path) == []
+    for i in range(30):
+        (tmp_path / f"f{i}").write_bytes(b"")
+    monkeypatch.setattr(folder, "MAX_WALK_ENTRIES", 20)
+    with pytest.raises(DataError, match="holds more than 20 entries: not an image data set"):
+        load_dataset(tmp_path, cache_dir=False)

@@ -38,6 +38,39 @@ _OPENED_LOCK = threading.Lock()
 _OPENED_SIZE = 2  # a CIFAR-10 zip decodes to ~180 MB
 
 
+MAX_WALK_DEPTH = 4  # [one wrapping folder/]train|test/<class>/<image>
+MAX_WALK_ENTRIES = 1_000_000  # CIFAR-10 is 60,000 files; a folder past this is not an image data set
+
+
+def _walk(root: Path) -> list[str]:
+    """The files of a data folder as relative '/' paths, to the layout's depth only: links to folders are not
+    followed, hidden entries are skipped, and a tree of more than MAX_WALK_ENTRIES entries is refused, so a path
+    such as / or ~ ends in one sentence instead of a walk of the whole disk."""
+    out, todo, seen = [], [(root, "", 1)], 0
+    while todo:
+        folder, rel, depth = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        seen += len(entries)
+        if seen > MAX_WALK_ENTRIES:
+            raise DataError(f"{shown(root)} holds more than {MAX_WALK_ENTRIES:,} entries: not an image data set "
+                            "(expected train/<class>/<image> and test/<class>/<image>).")
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            name = rel + e.name
+            try:
+                if e.is_file():
+                    out.append(name)
+                elif depth < MAX_WALK_DEPTH and e.is_dir(follow_symlinks=False):
+                    todo.append((e.path, name + "/", depth + 1))
+            except OSError:  # an entry this user cannot stat is no image of the set
+                continue
+    return out
+
+
 def _inside(path: Path, roots: list[Path]) -> bool:
     p = path.resolve()
     return any(p == r or r in p.parents for r in (Path(r).resolve() for r in roots))
@@ -81,7 +114,7 @@ class _Source:
                                 f"more than the {MAX_ZIP_TOTAL_BYTES:,} allowed.")
             self.files = sorted(self.infos)
         elif path.is_dir():
-            self.files = sorted(str(p.relative_to(path)).replace(os.sep, "/") for p in path.rglob("*") if p.is_file())
+            self.files = sorted(_walk(path))
         else:
             raise DataError(f"No such data folder or zip: {shown(path)}.")
 
