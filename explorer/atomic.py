@@ -174,6 +174,24 @@ def check_output(path: str | Path) -> None:
                           "(give the path of a file).")
 
 
+def open_output(path: str | Path, append: bool = False):
+    """A binary file opened for writing (appended to, or truncated), never through a link and never anything but
+    a regular file: a link, FIFO, folder or device planted at ``path`` is a FileRefused sentence, not followed,
+    blocked on or written into."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | (os.O_APPEND if append else 0), 0o644)
+    except OSError as e:
+        raise FileRefused(f"{_shown(Path(path))} cannot be written ({e.strerror or type(e).__name__}; a link, folder "
+                          "or device there is refused).") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileRefused(f"{_shown(Path(path))} exists and is not a regular file; refused to write into it.")
+    if not append:
+        os.ftruncate(fd, 0)  # truncated only once it is known to be a regular file
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
 def clean_stale_temps(folder: str | Path, older_than_s: float = 3600) -> int:
     """Remove the temporary files of writes killed midway (``.*.tmp`` older than ``older_than_s``); how many."""
     removed, now = 0, time.time()

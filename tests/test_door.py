@@ -29,18 +29,15 @@ ALLOWED = {
     ("explorer/atomic.py", "os.open", "target"): "the door: O_NONBLOCK, then fstat",
     ("explorer/atomic.py", "os.fdopen", "fd"): "the door's descriptor (reads), the temporary file (writes)",
     ("explorer/atomic.py", "os.open", "path.parent"): "fsync of a folder after a write",
+    ("explorer/atomic.py", "os.open", "path"): "the write door (open_output): O_NOFOLLOW, O_NONBLOCK, then fstat",
     ("explorer/analysis/cache.py", "load", "read_capped(p, MAX_ENTRY, what='cache entry')"): "bytes from the door",
     ("explorer/data/cache.py", "np.load", "fh"): "a file the door opened (open_capped)",
     ("explorer/data/folder.py", "zipfile.ZipFile", "fh"): "a file the door opened (open_capped)",
     ("explorer/data/probe.py", "load", "data"): "bytes from the door",
     ("explorer/importer/formats.py", "load", "data"): "bytes from the door (safetensors)",
     ("explorer/data/download.py", "urllib.request.urlopen", "req"): "the network, bounded by a timeout",
-    ("explorer/data/download.py", "open", "dest"): "writes the download's .part (checked by check_output first)",
     ("explorer/data/download.py", "tarfile.open", "archive"): "the archive this process just wrote and md5-checked",
     ("explorer/data/download.py", "check_integrity", "str(part)"): "the .part this process just wrote",
-    ("explorer/jobs/queue.py", "open", "d / 'lock'"): "an flock lock file, never read",
-    ("explorer/jobs/queue.py", "open", "d / f'{job.id}.log'"): "the worker's log, written",
-    ("explorer/jobs/studies.py", "open", "log"): "the study's log, written",
     ("explorer/runs/locks.py", "os.open", "lock"): "creates the run lock (O_EXCL), written",
     ("explorer/runs/locks.py", "os.fdopen", "fd"): "writes the run lock",
 }
@@ -147,3 +144,24 @@ def audit_ctx(tmp_path_factory):
 def test_attack_holds(attack, audit_ctx):
     detail = attack(audit_ctx)
     assert isinstance(detail, str) and "Traceback" not in detail and "\n" not in detail.strip()
+
+
+def test_the_write_door_follows_no_link_and_writes_only_regular_files(tmp_path):
+    from explorer.atomic import open_output
+    (tmp_path / "target").write_bytes(b"keep")
+    os.symlink(tmp_path / "target", tmp_path / "link")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    for name in ("link", "fifo", "dir"):
+        for append in (False, True):
+            with pytest.raises(FileRefused):
+                open_output(tmp_path / name, append=append)
+    assert (tmp_path / "target").read_bytes() == b"keep"  # the link's target neither truncated nor appended to
+    with open_output(tmp_path / "log") as f:
+        f.write(b"one")
+    with open_output(tmp_path / "log", append=True) as f:
+        f.write(b"two")
+    assert (tmp_path / "log").read_bytes() == b"onetwo"
+    with open_output(tmp_path / "log") as f:
+        f.write(b"3")
+    assert (tmp_path / "log").read_bytes() == b"3"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import settings
-from ..atomic import FileRefused, check_output
+from ..atomic import FileRefused, check_output, open_output
 from .dataset import DataError, Dataset, shown
 from .cifar10 import CIFAR10_FOLDER, cifar10_present, load_cifar10
 
@@ -46,7 +46,7 @@ def _stream(url: str, dest: Path, progress: Progress | None, share: float) -> bo
         done = done if resumed else 0
         length = str(response.headers.get("Content-Length") or "")  # file:// responses have no .length
         total = done + int(length) if length.isdigit() else 0
-        with open(dest, "ab" if resumed else "wb") as fh:  # written, never read here
+        with open_output(dest, append=resumed) as fh:  # written, never read here
             while chunk := response.read(CHUNK):
                 fh.write(chunk)
                 done += len(chunk)

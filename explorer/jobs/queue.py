@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..atomic import FileRefused, atomic_write_json, check_output
+from ..atomic import FileRefused, atomic_write_json, open_output
 from .job import ACTIVE, Job, JobError, SeedResult, process_runs, progress_event
 from ..runs.files import RunError, read_json
 from ..models import ModelSpec
@@ -51,7 +51,7 @@ def queue_lock(root: Path):
 def folder_lock(d: Path):
     """An exclusive lock on ``d/lock`` (blocks other sessions and processes)."""
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / "lock", "a+") as f:  # written to, never read: outside the reading door
+    with open_output(d / "lock", append=True) as f:  # written to, never read: outside the reading door
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -153,13 +153,12 @@ def worker_alive(job: Job) -> bool:
 
 def _start(job: Job) -> None:
     d = _dir(Path(job.root))
-    try:
-        check_output(d / f"{job.id}.log")  # a FIFO planted as the log would block the open below
+    try:  # a FIFO, folder or link planted as the log is refused, never blocked on or followed
+        log = open_output(d / f"{job.id}.log", append=True)  # written, never read here
     except FileRefused as e:
         job.status, job.ended, job.message = "failed", time.time(), str(e)
         _save(job)
         return
-    log = open(d / f"{job.id}.log", "ab")  # written, never read here
     cmd = _command(job)
     env = {**os.environ, "EXPLORER_OWNER": job.owner}
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import settings
-from ..atomic import FileRefused, atomic_write_json, check_output, read_json_capped, tail_capped
+from ..atomic import FileRefused, atomic_write_json, open_output, read_json_capped, tail_capped
 from .job import JobError, process_runs, valid_pid
 from .queue import folder_lock
 from ..studies.catalog import get
@@ -171,10 +171,10 @@ def _launch(run: Run, kind: str, settings, owner: str) -> None:
            *get(kind).flags(settings), "--progress-file", str(progress)]
     # written before the launch, so that it never overwrites what the child has already written; the child's
     # pid goes beside it, so that a study can be checked and stopped before its first progress write
-    check_output(log)  # a FIFO planted as the log would block the open below: one sentence instead
-    progress.with_suffix(".pid").unlink(missing_ok=True)
-    atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": None, "started": time.time(), "owner": owner})
-    with open(log, "wb") as out:  # written, never read here: the log is read through the door (tail_capped)
+    with open_output(log) as out:  # written, never read here: the log is read through the door (tail_capped)
+        progress.with_suffix(".pid").unlink(missing_ok=True)
+        atomic_write_json(progress, {"fraction": 0.0, "what": "starting", "pid": None, "started": time.time(),
+                                     "owner": owner})
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**os.environ, "EXPLORER_OWNER": owner})
     atomic_write_json(progress.with_suffix(".pid"), {"pid": proc.pid})
