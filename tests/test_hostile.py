@@ -263,3 +263,15 @@ def test_a_data_path_from_a_record_never_walks_the_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(folder, "MAX_WALK_ENTRIES", 20)
     with pytest.raises(DataError, match="holds more than 20 entries: not an image data set"):
         load_dataset(tmp_path, cache_dir=False)
+
+
+@pytest.mark.parametrize("pid", ["0", "-1", "99999999999", "x"])
+def test_a_forged_run_lock_holds_nothing(tmp_path, pid):
+    """A lock naming no process this machine can have (0 and -1 name process groups) is stale, not alive."""
+    import socket
+
+    from explorer.runs.locks import lock_alive
+    (tmp_path / "lock").write_text(f"{pid} {socket.gethostname()}")
+    assert not lock_alive(tmp_path / "lock")
+    (tmp_path / "lock").write_text(f"{os.getpid()} {socket.gethostname()}")
+    assert lock_alive(tmp_path / "lock")

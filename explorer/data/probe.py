@@ -144,7 +144,7 @@ def _check(path: Path, t: dict[str, torch.Tensor], meta: dict[str, str]) -> Prob
             raise DataError(f"{bad}: {name} are {x.dtype} {tuple(x.shape)}; expected int64 ({n},).")
     try:
         classes = json.loads(meta.get("classes", ""))
-    except ValueError:
+    except (ValueError, RecursionError):
         classes = None
     if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise DataError(f"{bad}: its metadata lacks the list of class names.")

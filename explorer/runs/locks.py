@@ -16,6 +16,8 @@ def lock_alive(lock: Path) -> bool:
         return False
     if host != socket.gethostname():
         return True  # cannot tell for another machine; assume alive
+    if not pid.isdigit() or not 0 < int(pid) < 2**22:  # 0 or a negative pid would name a process group: not a lock
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..runs import Run
+from ..runs import Run, RunError
 from .contrast import Contrast, NetEstimate, contrast, decide, estimate, holm
 
 NETS = ("BN", "no BN", "no BN + SkipInit", "no BN + Fixup")
@@ -64,7 +64,10 @@ def _val_error(r: Run) -> float:
     """Final validation error in %, infinite for a run that diverged or has no validation score."""
     if r.status != "finished":
         return math.inf
-    hist = r.history()
+    try:
+        hist = r.history()
+    except (RunError, OSError):  # a history that cannot be read has no validation score
+        return math.inf
     acc = hist[-1].get("val_acc") if hist else None
     return math.inf if acc is None or not math.isfinite(acc) else 100 * (1 - acc)
 

@@ -22,9 +22,10 @@ def _study_in_training():
     from explorer.settings import zoo_root
     folder = zoo_root() / ".training"
     try:
-        return [r for r in list_runs(folder).runs if r.status in ("finished", "diverged")] if folder.is_dir() else []
-    except (OSError, ValueError):
+        listing = list_runs(folder, validate=False) if folder.is_dir() else None  # records only: no weights loaded
+    except Exception:  # noqa: BLE001 - the study's progress is a side note: without it the section says so
         return []
+    return [r for r in listing.runs if r.status in ("finished", "diverged")] if listing else []
 
 
 @guarded
