@@ -193,6 +193,22 @@ def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
         assert z["train_x"].shape == tuple(good.train_x.shape)
 
 
+def test_a_compressed_cache_file_is_a_miss_unread(tmp_path, monkeypatch):
+    """A member deflated could unpack to far more than the file's size: only np.savez's stored members are read."""
+    src = write_zip(tmp_path / "d.zip", image_tree())
+    cache = tmp_path / "c"
+    good = load_folder(src, cache)
+    (path,) = (cache / "datasets").glob("*.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)  # the same arrays, deflated
+    from explorer.data import cache as cache_mod
+    assert cache_mod.read_cached(path, str(arrays["key"])) is None and not path.exists()
+    folder_mod.forget_loaded()
+    assert torch.equal(load_folder(src, cache).train_x, good.train_x)  # rebuilt from the images
+
+
 # ----------------------------------------------------------------------------- download
 def test_download_offline_fails_at_once_with_one_sentence(tmp_path):
     root = tmp_path / "tv"

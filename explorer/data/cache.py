@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +54,22 @@ def _valid(z: dict, key: str) -> CachedArrays | None:
     return CachedArrays(z["train_x"], z["train_y"], z["test_x"], z["test_y"], [str(c) for c in classes], str(desc), str(fp))
 
 
+def _members_ok(zf: zipfile.ZipFile) -> bool:
+    """The archive holds exactly the arrays :func:`write_cached` writes, stored uncompressed (np.savez) and within
+    the cap once read: a compressed member could unpack to far more than the file's size."""
+    infos = zf.infolist()
+    return ({i.filename for i in infos} == {f"{k}.npy" for k in _KEYS}
+            and all(i.compress_type == zipfile.ZIP_STORED for i in infos)
+            and sum(i.file_size for i in infos) <= MAX_CACHED_BYTES)
+
+
 def read_cached(path: Path, key: str) -> CachedArrays | None:
     """The arrays cached at ``path`` for listing ``key``, or None (a miss; a bad file is deleted)."""
     if not path.exists():
         return None
     try:
         with open_capped(path, MAX_CACHED_BYTES, what="decoded data set") as fh, np.load(fh, allow_pickle=False) as npz:
-            hit = _valid({name: npz[name] for name in npz.files}, key)
+            hit = _valid({name: npz[name] for name in npz.files}, key) if _members_ok(npz.zip) else None
     except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
         hit = None
     if hit is None:
