@@ -275,3 +275,12 @@ def test_a_forged_run_lock_holds_nothing(tmp_path, pid):
     assert not lock_alive(tmp_path / "lock")
     (tmp_path / "lock").write_text(f"{os.getpid()} {socket.gethostname()}")
     assert lock_alive(tmp_path / "lock")
+
+
+def test_a_cache_entry_of_any_shape_has_no_key(tmp_path):
+    """ship-cache --clean reads every entry's key: a list, or a number where the key's text should be, is no key."""
+    from explorer.analysis.cache import entry_key
+    (tmp_path / "a.json").write_text("[1, 2]")
+    header = json.dumps({"__metadata__": {"key": 5}}).encode()
+    (tmp_path / "b.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    assert entry_key(tmp_path / "a.json") is None and entry_key(tmp_path / "b.safetensors") is None

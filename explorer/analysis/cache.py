@@ -119,6 +119,6 @@ def entry_key(path: Path) -> dict | None:
             from ..runs.files import st_metadata
             head = read_capped(path, MAX_ENTRY, what="cache entry")
             key = json.loads(st_metadata(head).get("key", "null"))
-    except (FileRefused, ValueError, RecursionError):
+    except Exception:  # noqa: BLE001 - whatever the file holds (a list, a number as its key), it has no key
         return None
     return key if isinstance(key, dict) else None
