@@ -284,3 +284,12 @@ def test_a_cache_entry_of_any_shape_has_no_key(tmp_path):
     header = json.dumps({"__metadata__": {"key": 5}}).encode()
     (tmp_path / "b.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
     assert entry_key(tmp_path / "a.json") is None and entry_key(tmp_path / "b.safetensors") is None
+
+
+def test_job_times_and_progress_a_page_can_show():
+    """A clock time past what the page can format, or a negative count or fraction, is dropped (the job panel
+    and its Cancel buttons draw); a fraction past 1 is 1."""
+    from explorer.jobs.job import progress_event, _time
+    assert _time(1e20) is None and _time(-5) is None and _time(1.7e9) == 1.7e9
+    assert progress_event({"fraction": -0.5, "eta_s": 1e300, "epoch": -1, "loss": 0.5}) == {"loss": 0.5}
+    assert progress_event({"fraction": 3, "time": 1.7e9}) == {"fraction": 1.0, "time": 1.7e9}

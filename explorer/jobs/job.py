@@ -54,8 +54,12 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+MAX_TIME = 2.0 ** 33  # seconds since 1970: the year 2242; past it a clock time cannot be shown
+
+
 def _time(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= MAX_TIME
+    return float(v) if ok else None
 
 
 def valid_pid(pid) -> int | None:
@@ -149,6 +153,9 @@ def progress_event(raw) -> dict | None:
         return None
     out = {k: float(v) if isinstance(v, float) else v for k, v in raw.items()
            if k in PROGRESS_NUMBERS and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    out = {k: v for k, v in out.items() if k in ("loss", "test_acc") or 0 <= v <= MAX_TIME}  # counts, times: >= 0
+    if "fraction" in out:
+        out["fraction"] = min(1.0, float(out["fraction"]))
     out.update({k: v[:200] for k, v in raw.items() if k in ("label", "what", "run") and isinstance(v, str)})
     if "steps" in out and not (all(k in out for k in ("step", "epoch", "epochs", "loss")) and out["steps"] > 0):
         out.pop("steps")  # an incomplete training event: shown as "loading"
