@@ -126,7 +126,10 @@ def test_each_seed_of_the_comparison_is_a_dot_of_its_chart(runs):
     assert len(points[1]) == 8 and {r["net"] for r in crosses[1]} == {"no BN"}  # the diverged rate: a cross, no value
     assert {r["segment"] for r in line[1] if r["net"] == "no BN"} == {"no BN 0"}  # one segment, up to it
     legend = line[0]["encoding"]["color"]["scale"]["domain"]
-    assert legend == ["no BN", "no BN + SkipInit", "no BN + Fixup"]  # BN is not swept: not in the sweep's legend
+    assert legend == list(fb.NETS)  # every net drawn in either part (BN, not swept, is in the comparison)
+    from explorer.charts.fair_batchnorm import sweep_chart
+    alone = sweep_chart(fb.sweep(runs)).to_dict()["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert alone == ["no BN", "no BN + SkipInit", "no BN + Fixup"]  # the sweep alone: the nets swept
     assert [len(rows) for _, rows in comparison] == [4, 4, 12]  # CI bars, means, seeds
 
 

@@ -37,15 +37,15 @@ def _segments(sweep: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*sweep.columns, "segment"])
 
 
-def sweep_chart(sweep: pd.DataFrame) -> alt.LayerChart:
+def sweep_chart(sweep: pd.DataFrame, legend_nets=None) -> alt.LayerChart:
     """Final validation error % against the learning rate (log axis), one line a net; a diverged run is a cross
-    at the top of the chart."""
+    at the top of the chart. The legend lists ``legend_nets`` (default: the nets swept)."""
     finite = _segments(sweep)
     diverged = sweep[[not math.isfinite(v) for v in sweep["val error %"]]]
     epochs = int(sweep["epochs"].iloc[0]) if len(sweep) else 0
     x = alt.X("lr:Q", title="learning rate", scale=alt.Scale(type="log"),
               axis=alt.Axis(values=sorted(set(sweep["lr"])), format="g"))
-    color = _color(present=set(sweep["net"]))
+    color = _color(present=set(sweep["net"]) if legend_nets is None else set(legend_nets))
     tip = ["net:N", "lr:Q", alt.Tooltip("val error %:Q", format=".2f"), "run:N"]
     base = alt.Chart(finite).encode(x=x, y=alt.Y("val error %:Q", title="final validation error %",
                                                  scale=alt.Scale(zero=False)), color=color, tooltip=tip)
@@ -90,9 +90,10 @@ def comparison_chart(results: pd.DataFrame, seeds: pd.DataFrame) -> alt.LayerCha
 
 
 def study_chart(sweep: pd.DataFrame, results: pd.DataFrame, seeds: pd.DataFrame) -> alt.TopLevelMixin:
-    """The sweep (with the colour legend) beside the comparison (its axis names the nets); either alone when
-    the other has no row."""
-    charts = ([sweep_chart(sweep)] if len(sweep) else []) + ([comparison_chart(results, seeds)] if len(results) else [])
+    """The sweep (with the colour legend of every net drawn in either part) beside the comparison (its axis names
+    the nets); either alone when the other has no row."""
+    drawn = set(sweep["net"]) | (set(results["net"]) if len(results) else set())  # the legend serves both parts
+    charts = ([sweep_chart(sweep, drawn)] if len(sweep) else []) + ([comparison_chart(results, seeds)] if len(results) else [])
     if len(charts) == 1:
         return charts[0]
     return alt.hconcat(*charts).resolve_scale(color="independent")
