@@ -157,3 +157,10 @@ def test_the_charts_mark_what_diverged_and_draw_what_is_there(runs):
     assert comparison[0][1] == []  # n = 1 a net: no interval drawn
     _, (only,) = _layers(study_chart(sweep, fb.table([]), fb.seed_errors([])))
     assert only[0][0]["mark"]["type"] == "line"
+
+
+def test_one_seed_a_net_is_said_to_allow_no_test(runs):
+    one = [r for r in runs if not (r.record.train.epochs == 20 and r.record.train.seed > 0)]
+    text = " ".join(fb.sentences(one))
+    assert "nan" not in text and "no test: a net needs 2 seeds at least" in text and "no interval: one seed a net" in text
+    assert "Holm-adjusted outcome: as predicted" in " ".join(fb.sentences(runs))

@@ -220,12 +220,16 @@ def sentences(runs: list[Run], depth: int = 20) -> list[str]:
         text = f"{s} at lr {r.lr:g}: test error {_ci(r.test)}"
         for c, outcome, other in ((r.vs_no_bn, r.outcome_no_bn, "no BN"), (r.vs_bn, r.outcome_bn, "BN")):
             if c is not None and other in res:
-                text += (f"; against {other} ({_ci(res[other].test)}) a difference of {c.diff:+.2f} points "
-                         f"(Welch 95% CI {c.ci_low:+.2f} to {c.ci_high:+.2f}; Holm-adjusted outcome: {outcome})")
+                test = (f"Welch 95% CI {c.ci_low:+.2f} to {c.ci_high:+.2f}; Holm-adjusted outcome: {outcome}"
+                        if math.isfinite(c.ci_low) else "no test: a net needs 2 seeds at least")
+                text += f"; against {other} ({_ci(res[other].test)}) a difference of {c.diff:+.2f} points ({test})"
         if math.isfinite(r.closed):
             lo, hi = r.closed_ci
             band = f", bootstrap 95% interval {lo:.0%} to {hi:.0%} (seeds resampled; rough with 3 a net)" \
                 if math.isfinite(lo) else ""
+            if not band:
+                one = min(r.test.n, res["no BN"].test.n, res["BN"].test.n) < 2
+                band = " (no interval: " + ("one seed a net)" if one else "the gap vanished in most resamples)")
             text += f"; it closes {r.closed:.0%} of the no-BN gap{band}"
         out.append(text + ".")
     return out
