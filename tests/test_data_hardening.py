@@ -174,13 +174,19 @@ def test_a_loaded_zip_is_reused_until_it_changes(tmp_path, monkeypatch):
     ("fingerprint", lambda a: np.array("not hex")),
     ("key", lambda a: np.array("another listing")),
 ])
-def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
+def _cached(tmp_path):
+    """A small zip loaded once: (zip, cache folder, the data set, its cache file, the file's arrays)."""
     src = write_zip(tmp_path / "d.zip", image_tree())
     cache = tmp_path / "c"
     good = load_folder(src, cache)
     (path,) = (cache / "datasets").glob("*.npz")
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
+    return src, cache, good, path, arrays
+
+
+def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
+    src, cache, good, path, arrays = _cached(tmp_path)
     arrays[name] = bad(arrays[name])
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -193,14 +199,9 @@ def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
         assert z["train_x"].shape == tuple(good.train_x.shape)
 
 
-def test_a_compressed_cache_file_is_a_miss_unread(tmp_path, monkeypatch):
+def test_a_compressed_cache_file_is_a_miss_unread(tmp_path):
     """A member deflated could unpack to far more than the file's size: only np.savez's stored members are read."""
-    src = write_zip(tmp_path / "d.zip", image_tree())
-    cache = tmp_path / "c"
-    good = load_folder(src, cache)
-    (path,) = (cache / "datasets").glob("*.npz")
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
+    src, cache, good, path, arrays = _cached(tmp_path)
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)  # the same arrays, deflated
     from explorer.data import cache as cache_mod
