@@ -163,17 +163,6 @@ def test_a_loaded_zip_is_reused_until_it_changes(tmp_path, monkeypatch):
     assert len(changed.train_x) == len(first.train_x) + 1 and changed.fingerprint != first.fingerprint
 
 
-@pytest.mark.parametrize("name,bad", [
-    ("train_x", lambda a: a.astype(np.float32)),
-    ("train_x", lambda a: a[:, :, :16, :16]),
-    ("test_x", lambda a: a[:, :1]),
-    ("train_y", lambda a: a.astype(np.int32)),
-    ("test_y", lambda a: a[:-1]),
-    ("train_y", lambda a: a + 5),
-    ("classes", lambda a: a[:1]),
-    ("fingerprint", lambda a: np.array("not hex")),
-    ("key", lambda a: np.array("another listing")),
-])
 def _cached(tmp_path):
     """A small zip loaded once: (zip, cache folder, the data set, its cache file, the file's arrays)."""
     src = write_zip(tmp_path / "d.zip", image_tree())
@@ -185,6 +174,17 @@ def _cached(tmp_path):
     return src, cache, good, path, arrays
 
 
+@pytest.mark.parametrize("name,bad", [
+    ("train_x", lambda a: a.astype(np.float32)),
+    ("train_x", lambda a: a[:, :, :16, :16]),
+    ("test_x", lambda a: a[:, :1]),
+    ("train_y", lambda a: a.astype(np.int32)),
+    ("test_y", lambda a: a[:-1]),
+    ("train_y", lambda a: a + 5),
+    ("classes", lambda a: a[:1]),
+    ("fingerprint", lambda a: np.array("not hex")),
+    ("key", lambda a: np.array("another listing")),
+])
 def test_cache_of_the_wrong_shape_or_dtype_is_a_miss(tmp_path, name, bad):
     src, cache, good, path, arrays = _cached(tmp_path)
     arrays[name] = bad(arrays[name])
