@@ -225,7 +225,8 @@ def sentences(runs: list[Run], depth: int = 20) -> list[str]:
                 text += f"; against {other} ({_ci(res[other].test)}) a difference of {c.diff:+.2f} points ({test})"
         if math.isfinite(r.closed):
             lo, hi = r.closed_ci
-            band = f", bootstrap 95% interval {lo:.0%} to {hi:.0%} (seeds resampled; rough with 3 a net)" \
+            fewest = min(r.test.n, res["no BN"].test.n, res["BN"].test.n)
+            band = f", bootstrap 95% interval {lo:.0%} to {hi:.0%} (seeds resampled; rough with {fewest} a net)" \
                 if math.isfinite(lo) else ""
             if not band:
                 one = min(r.test.n, res["no BN"].test.n, res["BN"].test.n) < 2
