@@ -110,7 +110,8 @@ def verdict_section(runs: list[Run], fig_dir: Path | None = None, figures: bool 
     md = []
     nf = norm_free_table(runs)
     md += ["## BatchNorm's role, tested", ""]
-    fair = fair_study.sentences(runs)
+    results = fair_study.compare(runs)  # once: its bootstrap serves the words, the table and the figure
+    fair = fair_study.sentences(runs, results=results)
     md += ["### At depth 20, learning rates chosen on a validation split (three seeds)", "",
            "BN, no BN, no BN + SkipInit (De & Smith 2020) and no BN + Fixup (Zhang et al. 2019, as published), "
            "trained on CIFAR-10 minus a 5,000-image validation split: BN at its usual rate 0.1 (the reference, not "
@@ -120,12 +121,12 @@ def verdict_section(runs: list[Run], fig_dir: Path | None = None, figures: bool 
            "What still differs from the papers' recipes, and why:", ""] + [f"- {d}" for d in fair_study.DEVIATIONS] + [""]
     if fair:
         md += [f"- {line}" for line in fair] + [""]
-        results = fair_study.table(runs)
-        if not results.empty:
+        shown = fair_study.table(runs, results=results)
+        if not shown.empty:
             if figures:
-                save(study_chart(fair_study.sweep(runs), results, fair_study.seed_errors(runs)),
+                save(study_chart(fair_study.sweep(runs), shown, fair_study.seed_errors(runs, results=results)),
                      fig_dir / "batchnorm_fair.png")
-            md += [md_table(results.drop(columns=["runs"]), ".2f"), "",
+            md += [md_table(shown.drop(columns=["runs"]), ".2f"), "",
                    "![the sweep and the comparison](figures/batchnorm_fair.png)", ""]
     else:
         md += ["Training in progress (`checkpoints/batchnorm_study.py`): the runs join the zoo when the whole study "

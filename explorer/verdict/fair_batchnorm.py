@@ -163,18 +163,19 @@ def compare(runs: list[Run], depth: int = 20) -> list[SchemeResult]:
     return out
 
 
-def seed_errors(runs: list[Run], depth: int = 20) -> pd.DataFrame:
-    """Test error % of each finished seed of the comparison (the dots of its chart)."""
+def seed_errors(runs: list[Run], depth: int = 20, results: list[SchemeResult] | None = None) -> pd.DataFrame:
+    """Test error % of each finished seed of the comparison (the dots of its chart); ``results``: :func:`compare`'s,
+    when the caller has them (the bootstrap is not redone)."""
     rows = [{"net": r.net, "seed": run.seed, "test error %": 100 * (1 - run.record.final.test_acc), "run": run.id}
-            for r in compare(runs, depth) for run in runs if run.id in r.run_ids and run.status == "finished"
+            for r in (compare(runs, depth) if results is None else results) for run in runs if run.id in r.run_ids and run.status == "finished"
             and run.record.final is not None]
     return pd.DataFrame(rows, columns=["net", "seed", "test error %", "run"])
 
 
-def table(runs: list[Run], depth: int = 20) -> pd.DataFrame:
+def table(runs: list[Run], depth: int = 20, results: list[SchemeResult] | None = None) -> pd.DataFrame:
     """The comparison as a table (the Verdict page's CSV and the report)."""
     rows = []
-    for r in compare(runs, depth):
+    for r in compare(runs, depth) if results is None else results:
         t = r.test
         rows.append({"net": r.net, "lr": r.lr, "lr from": "fixed (the reference)" if r.net == "BN" else "its sweep",
                      "test error % (mean)": t.centre, "95% CI low": t.ci_low,
@@ -196,7 +197,7 @@ def _ci(e: NetEstimate) -> str:
     return f"{e.centre:.2f}% (95% CI {e.ci_low:.2f} to {e.ci_high:.2f}, n = {e.n})"
 
 
-def sentences(runs: list[Run], depth: int = 20) -> list[str]:
+def sentences(runs: list[Run], depth: int = 20, results: list[SchemeResult] | None = None) -> list[str]:
     """The section in words: the sweep's choice, then each scheme against no BN and BN (empty without a study)."""
     sw = sweep(runs, depth)
     out = []
@@ -212,7 +213,7 @@ def sentences(runs: list[Run], depth: int = 20) -> list[str]:
             parts.append(f"{net} ({vals}; {choice})")
         out.append(f"Learning-rate sweep ({int(sw['epochs'].iloc[0])} epochs, seed 0, final validation error on "
                    f"the held-out split): " + "; ".join(parts) + ".")
-    res = {r.net: r for r in compare(runs, depth)}
+    res = {r.net: r for r in (compare(runs, depth) if results is None else results)}
     for s in SCHEMES:
         r = res.get(s)
         if r is None:

@@ -102,18 +102,20 @@ def render():
     with st.expander("What still differs from the papers' recipes, and why"):
         for d in fair_study.DEVIATIONS:
             st.markdown(f"- {d}")
-    fair = fair_study.sentences(runs)
     source = runs
+    results = fair_study.compare(source)  # once a page: its bootstrap serves the words, the table and the chart
+    fair = fair_study.sentences(source, results=results)
     if not fair:  # the study's runs join the zoo when it has finished: meanwhile its progress
         source = _study_in_training()
-        fair = fair_study.sentences(source)
+        results = fair_study.compare(source)
+        fair = fair_study.sentences(source, results=results)
         st.caption("Training in progress (checkpoints/batchnorm_study.py): the runs join the zoo when the whole "
                    "study has finished." + (" So far:" if fair else " No run of it has finished yet."))
     for line in fair:
         st.markdown(f"- {line}")
-    sweep, ft = fair_study.sweep(source), fair_study.table(source)
+    sweep, ft = fair_study.sweep(source), fair_study.table(source, results=results)
     if not ft.empty:
-        st.altair_chart(study_chart(sweep, ft, fair_study.seed_errors(source)))
+        st.altair_chart(study_chart(sweep, ft, fair_study.seed_errors(source, results=results)))
     elif not sweep.empty:
         st.altair_chart(sweep_chart(sweep))
     if not ft.empty:
