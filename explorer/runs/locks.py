@@ -16,8 +16,7 @@ def lock_alive(lock: Path) -> bool:
         return False
     if host != socket.gethostname():
         return True  # cannot tell for another machine; assume alive
-    from ..jobs.job import valid_pid  # the one rule for a pid read from a file
-    if not pid.isdigit() or valid_pid(int(pid)) is None:  # 0 or a negative pid would name a process group
+    if not pid.isdigit() or not 0 < int(pid) < 2**22:  # 0 or a negative pid would name a process group: not a lock
         return False
     try:
         os.kill(int(pid), 0)
